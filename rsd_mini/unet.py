@@ -1,0 +1,348 @@
+"""The ResShift teacher network: a UNet with Swin-transformer layers (RSD_SPEC §2).
+
+Same structure, parameter names and function as the official ``UNetModelSwin`` of ResShift /
+SinSR, so official checkpoints load strictly (see :mod:`rsd_mini.official`), built from timm's
+window attention (run through torch's fused ``scaled_dot_product_attention``) and timm's MLP.
+
+Layout (v1: 118,593,583 parameters): a 3×3 input conv on [scaled x_t, LR image]; per level
+ResBlock(+Swin) ×n then a strided-conv Downsample; middle ResBlock–Swin–ResBlock; mirrored output
+levels with skip concatenation and nearest+conv Upsample; GroupNorm–SiLU–conv head. The network
+predicts x₀ (``predict_type: xstart``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from timm.layers import Mlp
+from timm.models.swin_transformer import WindowAttention
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Hyper-parameters, named as in the official YAML ``model.params`` (RSD_SPEC §2).
+
+    ``in_channels`` counts every input channel of the first conv: 3 for x_t plus 3 for the LR
+    image (SinSR's convention; ResShift's YAML writes 3 and adds the LR channels internally,
+    see :func:`rsd_mini.official.unet_config_from_official`).
+    """
+
+    image_size: int = 64
+    in_channels: int = 6
+    model_channels: int = 160
+    out_channels: int = 3
+    num_res_blocks: tuple[int, ...] = (2, 2, 2, 2)
+    attention_resolutions: tuple[int, ...] = (64, 32, 16, 8)
+    channel_mult: tuple[int, ...] = (1, 2, 2, 4)
+    dropout: float = 0.0
+    conv_resample: bool = True
+    num_head_channels: int = 32
+    use_scale_shift_norm: bool = True
+    swin_depth: int = 2
+    swin_embed_dim: int = 192
+    window_size: int = 8
+    mlp_ratio: float = 4.0
+    cond_lq: bool = True
+
+    def __post_init__(self):
+        for name in ("num_res_blocks", "attention_resolutions", "channel_mult"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, tuple(value) if not isinstance(value, int) else value)
+        if isinstance(self.num_res_blocks, int):
+            object.__setattr__(self, "num_res_blocks", (self.num_res_blocks,) * len(self.channel_mult))
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject configurations the architecture cannot build, naming the field."""
+        if len(self.num_res_blocks) != len(self.channel_mult):
+            raise ValueError(f"num_res_blocks={self.num_res_blocks}: expected one entry per "
+                             f"level of channel_mult={self.channel_mult}")
+        widths = [self.model_channels * m for m in self.channel_mult] + [self.swin_embed_dim]
+        if any(w % 32 for w in widths):
+            raise ValueError(f"model_channels={self.model_channels}, channel_mult={self.channel_mult},"
+                             f" swin_embed_dim={self.swin_embed_dim}: every width must be a multiple"
+                             " of 32 (GroupNorm with 32 groups)")
+        if self.swin_embed_dim % self.num_head_channels:
+            raise ValueError(f"num_head_channels={self.num_head_channels}: expected a divisor of "
+                             f"swin_embed_dim={self.swin_embed_dim}")
+        if self.image_size % self.size_multiple:
+            raise ValueError(f"image_size={self.image_size}: expected a multiple of "
+                             f"{self.size_multiple} (window × 2^downsamplings)")
+
+    @property
+    def size_multiple(self) -> int:
+        """Inputs must be a multiple of this (window 8 × 2³ = 64 for v1; RSD_SPEC §2)."""
+        return self.window_size * 2 ** (len(self.channel_mult) - 1)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+UNET_PRESETS: dict[str, UNetConfig] = {
+    # The paper's teacher (ResShift v1/v2, RSD_SPEC §2): 118,593,583 parameters.
+    "v1": UNetConfig(),
+    # A laptop-CPU teacher of the same family for 64² pixel-space crops (~2.6 M parameters):
+    # one ResBlock per level, Swin layers at the two coarsest resolutions, window 4.
+    "tiny": UNetConfig(image_size=64, model_channels=32, channel_mult=(1, 2, 2, 4),
+                       num_res_blocks=(1, 1, 1, 1), attention_resolutions=(16, 8),
+                       swin_embed_dim=64, window_size=4, mlp_ratio=2.0),
+}
+
+
+def unet_preset(name: str, **overrides) -> UNetConfig:
+    """``unet_preset("v1")`` or ``unet_preset("tiny", model_channels=64)``."""
+    if name not in UNET_PRESETS:
+        raise ValueError(f"name={name!r}: expected one of {sorted(UNET_PRESETS)}")
+    valid = {f.name for f in fields(UNetConfig)}
+    unknown = set(overrides) - valid
+    if unknown:
+        raise ValueError(f"overrides {sorted(unknown)}: not UNetConfig fields {sorted(valid)}")
+    return replace(UNET_PRESETS[name], **overrides)
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
+    """Sinusoidal embedding of integer timesteps, ordered [cos, sin] as in the official code."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    return F.pad(emb, (0, dim % 2))
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with 32 groups, the only normalisation of the network (Swin layers included)."""
+    return nn.GroupNorm(32, channels)
+
+
+class ResBlock(nn.Module):
+    """Residual block with FiLM ("scale-shift") time conditioning: h = GN(h)(1 + s) + b."""
+
+    def __init__(self, channels: int, emb_channels: int, out_channels: int, dropout: float,
+                 use_scale_shift_norm: bool):
+        super().__init__()
+        self.use_scale_shift_norm = use_scale_shift_norm
+        self.in_layers = nn.Sequential(group_norm(channels), nn.SiLU(),
+                                       nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.emb_layers = nn.Sequential(
+            nn.SiLU(), nn.Linear(emb_channels, out_channels * (2 if use_scale_shift_norm else 1)))
+        self.out_layers = nn.Sequential(group_norm(out_channels), nn.SiLU(), nn.Dropout(dropout),
+                                        nn.Conv2d(out_channels, out_channels, 3, padding=1))
+        nn.init.zeros_(self.out_layers[-1].weight)  # the block starts as the identity
+        nn.init.zeros_(self.out_layers[-1].bias)
+        self.skip_connection = (nn.Identity() if out_channels == channels
+                                else nn.Conv2d(channels, out_channels, 1))
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.in_layers(x)
+        emb = self.emb_layers(emb).to(h.dtype)[..., None, None]
+        if self.use_scale_shift_norm:
+            scale, shift = emb.chunk(2, dim=1)
+            h = self.out_layers[0](h) * (1 + scale) + shift
+            h = self.out_layers[1:](h)
+        else:
+            h = self.out_layers(h + emb)
+        return self.skip_connection(x) + h
+
+
+class Downsample(nn.Module):
+    """Strided 3×3 convolution (``conv_resample``)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.op = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.op(x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour ×2 followed by a 3×3 convolution."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+@lru_cache(maxsize=32)
+def _shifted_window_mask(height: int, width: int, window: int, shift: int) -> Tensor:
+    """The additive attention mask (0 / −100) of shifted windows, exactly as the official code
+    computes it. The official label map is laid out (1, 1, H, W) but indexed as if it were
+    (1, H, W, 1), and its windows are flattened column-major; the result is that token (a, b)
+    of window (i, j) is labelled by the band of global row i·window + b. The released
+    checkpoints were trained with this mask, so we keep it (it is a deterministic function)."""
+    rows = torch.arange(height)
+    band = torch.where(rows < height - window, 0, torch.where(rows < height - shift, 1, 2))
+    labels = band.view(height // window, 1, 1, window).expand(-1, width // window, window, -1)
+    labels = labels.reshape(-1, window * window).float()   # token index a·window + b → band(b)
+    mask = labels[:, None, :] - labels[:, :, None]
+    return mask.masked_fill(mask != 0, -100.0)
+
+
+class SwinBlock(nn.Module):
+    """(Shifted-)window attention block on (B, C, H, W) maps with GroupNorm (RSD_SPEC §2)."""
+
+    def __init__(self, dim: int, resolution: int, num_heads: int, window_size: int,
+                 shift: bool, mlp_ratio: float, dropout: float):
+        super().__init__()
+        if resolution <= window_size:  # one window covers the map: no shift (as official)
+            window_size, shift = resolution, False
+        self.window_size, self.shift_size = window_size, window_size // 2 if shift else 0
+        self.resolution = resolution
+        self.norm1 = group_norm(dim)
+        self.attn = WindowAttention(dim, num_heads, window_size=window_size, qkv_bias=True,
+                                    proj_drop=dropout)
+        self.attn.fused_attn = True  # torch SDPA; timm marks it experimental for windows
+        self.norm2 = group_norm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=dropout, use_conv=True)
+        if self.shift_size:
+            self.register_buffer("attn_mask", self._mask(resolution, resolution))
+
+    def _mask(self, height: int, width: int) -> Tensor:
+        return _shifted_window_mask(height, width, self.window_size, self.shift_size).clone()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self._attention(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+    def _attention(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        ws, shift = self.window_size, self.shift_size
+        if shift:
+            x = torch.roll(x, shifts=(-shift, -shift), dims=(2, 3))
+        windows = (x.view(b, c, h // ws, ws, w // ws, ws).permute(0, 2, 4, 3, 5, 1)
+                   .reshape(-1, ws * ws, c))
+        mask = None
+        if shift:
+            same_size = h == w == self.resolution
+            mask = (self.attn_mask if same_size else self._mask(h, w).to(x.device)).to(x.dtype)
+        out = self.attn(windows, mask=mask)
+        out = out.view(b, h // ws, w // ws, ws, ws, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, h, w)
+        return torch.roll(out, shifts=(shift, shift), dims=(2, 3)) if shift else out
+
+
+class PatchConv(nn.Module):
+    """A 1×1 convolution named ``proj`` (the official patch (un)embedding at patch size 1)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x)
+
+
+class SwinLayer(nn.Module):
+    """The official ``BasicLayer``: 1×1 conv C→E, Swin blocks (every second one shifted),
+    1×1 conv E→C; no outer residual."""
+
+    def __init__(self, channels: int, resolution: int, config: UNetConfig):
+        super().__init__()
+        dim = config.swin_embed_dim
+        self.patch_embed = PatchConv(channels, dim)
+        self.blocks = nn.ModuleList(
+            SwinBlock(dim, resolution, dim // config.num_head_channels, config.window_size,
+                      shift=i % 2 == 1, mlp_ratio=config.mlp_ratio, dropout=config.dropout)
+            for i in range(config.swin_depth))
+        self.patch_unembed = PatchConv(dim, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.patch_embed(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.patch_unembed(x)
+
+
+class TimestepSequential(nn.Sequential):
+    """A sequence whose ResBlocks also receive the time embedding."""
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        for layer in self:
+            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+        return x
+
+
+class SwinUNet(nn.Module):
+    """f_θ(x_t, y₀, t): the ResShift x₀-predictor (official ``UNetModelSwin``).
+
+    ``forward(x_t, t, lq=lq)``: ``x_t`` is the already scaled state
+    (:meth:`rsd_mini.diffusion.ResShift.scale_input`), ``t`` the integer index i = t−1 per
+    sample, ``lq`` the conditioning image at the same spatial size, concatenated on channels.
+    """
+
+    def __init__(self, config: UNetConfig | None = None):
+        super().__init__()
+        self.config = config = config or UNetConfig()
+        ch, emb_dim = config.model_channels, config.model_channels * 4
+        self.time_embed = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(config.in_channels, ch, 3, padding=1))])
+        skips, resolution = [ch], config.image_size
+        for level, mult in enumerate(config.channel_mult):
+            for j in range(config.num_res_blocks[level]):
+                layers = [self._resblock(ch, ch := config.model_channels * mult)]
+                if j == 0 and resolution in config.attention_resolutions:
+                    layers.append(SwinLayer(ch, resolution, config))
+                self.input_blocks.append(TimestepSequential(*layers))
+                skips.append(ch)
+            if level < len(config.channel_mult) - 1:
+                self.input_blocks.append(TimestepSequential(Downsample(ch)))
+                skips.append(ch)
+                resolution //= 2
+        self.middle_block = TimestepSequential(self._resblock(ch, ch), SwinLayer(ch, resolution, config),
+                                               self._resblock(ch, ch))
+        self.output_blocks = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(config.channel_mult))):
+            for j in range(config.num_res_blocks[level] + 1):
+                layers = [self._resblock(ch + skips.pop(), ch := config.model_channels * mult)]
+                if j == 0 and resolution in config.attention_resolutions:
+                    layers.append(SwinLayer(ch, resolution, config))
+                if level and j == config.num_res_blocks[level]:
+                    layers.append(Upsample(ch))
+                    resolution *= 2
+                self.output_blocks.append(TimestepSequential(*layers))
+        self.out = nn.Sequential(group_norm(ch), nn.SiLU(),
+                                 nn.Conv2d(ch, config.out_channels, 3, padding=1))
+
+    def _resblock(self, channels: int, out_channels: int) -> ResBlock:
+        c = self.config
+        return ResBlock(channels, c.model_channels * 4, out_channels, c.dropout, c.use_scale_shift_norm)
+
+    def forward(self, x: Tensor, t: Tensor, lq: Tensor | None = None) -> Tensor:
+        self._check_input(x, t, lq)
+        emb = self.time_embed(timestep_embedding(t, self.config.model_channels))
+        h = torch.cat([x, lq.to(x.dtype)], dim=1) if lq is not None else x
+        skips = []
+        for block in self.input_blocks:
+            h = block(h, emb)
+            skips.append(h)
+        h = self.middle_block(h, emb)
+        for block in self.output_blocks:
+            h = block(torch.cat([h, skips.pop()], dim=1), emb)
+        return self.out(h)
+
+    def _check_input(self, x: Tensor, t: Tensor, lq: Tensor | None) -> None:
+        channels = x.shape[1] + (lq.shape[1] if lq is not None else 0)
+        if channels != self.config.in_channels:
+            raise ValueError(f"x_t and lq have {channels} channels together: expected "
+                             f"in_channels={self.config.in_channels}")
+        if lq is not None and lq.shape[2:] != x.shape[2:]:
+            raise ValueError(f"lq has size {tuple(lq.shape[2:])}: expected the size of x_t "
+                             f"{tuple(x.shape[2:])}")
+        m = self.config.size_multiple
+        if x.shape[2] % m or x.shape[3] % m:
+            raise ValueError(f"x_t has size {tuple(x.shape[2:])}: expected multiples of {m}; pad "
+                             "the input (the official sampler reflect-pads)")
+        if t.shape != (x.shape[0],) or t.is_floating_point():
+            raise ValueError(f"t has shape {tuple(t.shape)} and dtype {t.dtype}: expected integer "
+                             f"timesteps of shape ({x.shape[0]},)")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,107 @@
+"""The Swin-UNet teacher: layout, shapes, conditioning and the official window mask."""
+
+import pytest
+import torch
+
+from rsd_mini.unet import (SwinUNet, UNetConfig, _shifted_window_mask, count_parameters,
+                           timestep_embedding, unet_preset)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return SwinUNet(unet_preset("tiny")).eval()
+
+
+def _inputs(batch=2, size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, 3, size, size, generator=g), torch.randint(0, 15, (batch,), generator=g),
+            torch.randn(batch, 3, size, size, generator=g))
+
+
+def test_tiny_is_a_laptop_model_and_keeps_the_shape(tiny):
+    assert 1_000_000 <= count_parameters(tiny) <= 4_000_000
+    x, t, lq = _inputs()
+    assert tiny(x, t, lq=lq).shape == x.shape
+
+
+def test_larger_inputs_than_image_size_work(tiny):
+    x, t, lq = _inputs(batch=1, size=96)
+    assert tiny(x, t, lq=lq).shape == x.shape
+
+
+def test_time_and_lq_change_the_output(tiny):
+    for p in tiny.parameters():  # zero-initialised output convs would hide the conditioning
+        torch.nn.init.normal_(p, std=0.05) if p.ndim > 1 else None
+    x, t, lq = _inputs()
+    out = tiny(x, t, lq=lq)
+    assert not torch.allclose(out, tiny(x, (t + 1) % 15, lq=lq))
+    assert not torch.allclose(out, tiny(x, t, lq=torch.zeros_like(lq)))
+    # Samples do not interact (GroupNorm is per sample, attention is within the sample).
+    torch.testing.assert_close(tiny(x[:1], t[:1], lq=lq[:1]), out[:1], atol=1e-5, rtol=1e-5)
+
+
+def test_timestep_embedding_is_cos_then_sin():
+    emb = timestep_embedding(torch.tensor([0, 3]), 8)
+    torch.testing.assert_close(emb[0], torch.tensor([1.0] * 4 + [0.0] * 4))
+    freqs = torch.exp(-torch.log(torch.tensor(1e4)) * torch.arange(4) / 4)
+    torch.testing.assert_close(emb[1], torch.cat([torch.cos(3 * freqs), torch.sin(3 * freqs)]))
+    assert timestep_embedding(torch.tensor([1]), 7).shape == (1, 7)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(x=torch.zeros(1, 3, 48, 48), lq=torch.zeros(1, 3, 48, 48)), "multiples of 32"),
+    (dict(lq=torch.zeros(1, 3, 32, 32)), "lq has size"),
+    (dict(lq=torch.zeros(1, 1, 64, 64)), "in_channels=6"),
+    (dict(t=torch.zeros(1)), "integer timesteps"),
+])
+def test_bad_inputs_name_the_problem(tiny, bad, match):
+    args = dict(x=torch.zeros(1, 3, 64, 64), t=torch.zeros(1, dtype=torch.long), lq=torch.zeros(1, 3, 64, 64))
+    args.update(bad)
+    with pytest.raises(ValueError, match=match):
+        tiny(args["x"], args["t"], lq=args["lq"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(model_channels=48), "multiple of 32"),
+    (dict(num_res_blocks=(1, 1)), "num_res_blocks"),
+    (dict(image_size=80), "image_size=80"),
+    (dict(num_head_channels=48), "num_head_channels"),
+])
+def test_bad_configs_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        unet_preset("tiny", **kwargs)
+    with pytest.raises(ValueError, match="v2"):
+        unet_preset("v2")
+
+
+def test_v1_config_matches_the_paper():
+    c = unet_preset("v1")
+    assert (c.model_channels, c.channel_mult, c.num_res_blocks) == (160, (1, 2, 2, 4), (2, 2, 2, 2))
+    assert (c.swin_embed_dim, c.window_size, c.num_head_channels, c.size_multiple) == (192, 8, 32, 64)
+    assert UNetConfig(**c.to_dict()) == c
+
+
+def _standard_swin_labels(height, width, window, shift):
+    """Swin's textbook region labels (regions in both axes), for contrast with the official mask."""
+    labels = torch.zeros(height, width)
+    bands = lambda n: torch.where(torch.arange(n) < n - window, 0, torch.where(torch.arange(n) < n - shift, 1, 2))
+    labels += 3 * bands(height)[:, None] + bands(width)[None, :]
+    return labels
+
+
+def test_official_window_mask_quirk_is_reproduced():
+    """The official mask labels token (a, b) of window (i, j) by the row band of i·w + b.
+
+    The last window row of a 16×16 map with window 8 and shift 4 has two row bands; the
+    textbook mask splits it by rows (a), the official one by columns (b) of the token.
+    """
+    mask = _shifted_window_mask(16, 16, 8, 4)
+    assert mask.shape == (4, 64, 64)
+    assert set(mask.unique().tolist()) == {0.0, -100.0}
+    assert (mask[0] == 0).all()  # top-left window is one region
+    last = mask[3].view(8, 8, 8, 8)  # (a, b) query × (a', b') key
+    assert last[0, 0, 7, 0] == 0  # same column band (b = b' = 0), different rows: allowed
+    assert last[0, 0, 0, 7] == -100  # b=0 vs b'=7 are in different bands
+    textbook = _standard_swin_labels(16, 16, 8, 4)[8:, 8:].reshape(-1)
+    assert textbook[0] != textbook[7 * 8]  # the textbook mask would separate rows instead
