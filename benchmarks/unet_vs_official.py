@@ -4,7 +4,8 @@ Needs a checkout of the official ResShift code (not part of this repository), e.
 with ``git clone https://github.com/zsyOAOA/ResShift``. The official model is built from its
 own YAML params, its random weights are loaded into ``rsd_mini.official.load_unet``, and both
 are run on the same input: the script prints the max output difference and the
-forward+backward time of each, interleaved, with their ratio.
+forward+backward time of each (ours also in channels-last memory format), interleaved,
+with their ratios.
 
     python benchmarks/unet_vs_official.py --official-repo ../ResShift --config v1 --batch 4
 """
@@ -12,6 +13,7 @@ forward+backward time of each, interleaved, with their ratio.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -75,15 +77,21 @@ def main(argv=None) -> dict:
     with torch.no_grad():
         max_diff = (official(x, t, lq=lq) - ours(x, t, lq=lq)).abs().max().item()
 
-    time_step(official, x, t, lq, 1), time_step(ours, x, t, lq, 1)  # warm-up
-    t_official, t_ours = [], []
-    for _ in range(args.repeats):  # interleave so both see the same machine state
-        t_official += time_step(official, x, t, lq, 1)
-        t_ours += time_step(ours, x, t, lq, 1)
+    ours_cl = copy.deepcopy(ours).to(memory_format=torch.channels_last)
+    x_cl, lq_cl = (v.contiguous(memory_format=torch.channels_last) for v in (x, lq))
+    runs = {"official_s": lambda: time_step(official, x, t, lq, 1),
+            "ours_s": lambda: time_step(ours, x, t, lq, 1),
+            "ours_channels_last_s": lambda: time_step(ours_cl, x_cl, t, lq_cl, 1)}
+    times = {name: [] for name in runs}
+    for run in runs.values():  # warm-up
+        run()
+    for _ in range(args.repeats):  # interleave so all see the same machine state
+        for name, run in runs.items():
+            times[name] += run()
     result = dict(config=args.config, batch=args.batch, size=size, threads=args.threads,
-                  max_abs_diff=max_diff,
-                  official_s=statistics.median(t_official), ours_s=statistics.median(t_ours))
+                  max_abs_diff=max_diff, **{k: statistics.median(v) for k, v in times.items()})
     result["speedup"] = result["official_s"] / result["ours_s"]
+    result["speedup_channels_last"] = result["official_s"] / result["ours_channels_last_s"]
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

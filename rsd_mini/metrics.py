@@ -1,0 +1,62 @@
+"""Full-reference image metrics as the paper reports them (RSD_SPEC §6 "Metrics").
+
+The RSD evaluation (pyiqa) computes PSNR and SSIM on the Y channel of YCbCr in the
+ITU-R BT.601 "studio" form that MATLAB's ``rgb2ycbcr`` uses, Y ∈ [16/255, 235/255], on [0, 1]
+images, without border crop, averaged per image. kornia does the PSNR/SSIM arithmetic.
+"""
+
+from __future__ import annotations
+
+import kornia
+import torch
+from torch import Tensor
+
+# MATLAB rgb2ycbcr, Y row, for RGB in [0, 1] (BT.601, studio swing).
+_Y_WEIGHTS = torch.tensor([65.481, 128.553, 24.966]) / 255.0
+_Y_OFFSET = 16.0 / 255.0
+
+
+def to_unit_range(image: Tensor) -> Tensor:
+    """[−1, 1] → [0, 1], clamped (the network's range to the metrics' range)."""
+    return ((image + 1) / 2).clamp(0, 1)
+
+
+def rgb_to_y(image: Tensor) -> Tensor:
+    """Y channel (B, 1, H, W) of a (B, 3, H, W) RGB image in [0, 1], MATLAB convention."""
+    _check_images(image=image)
+    weights = _Y_WEIGHTS.to(image.device, image.dtype).view(1, 3, 1, 1)
+    return (image * weights).sum(1, keepdim=True) + _Y_OFFSET
+
+
+def _prepare(pred: Tensor, target: Tensor, y_channel: bool, crop_border: int) -> tuple[Tensor, Tensor]:
+    _check_images(pred=pred, target=target)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)}: expected equal shapes")
+    if crop_border:
+        pred = pred[..., crop_border:-crop_border, crop_border:-crop_border]
+        target = target[..., crop_border:-crop_border, crop_border:-crop_border]
+    if y_channel:
+        pred, target = rgb_to_y(pred), rgb_to_y(target)
+    return pred.double(), target.double()
+
+
+def psnr(pred: Tensor, target: Tensor, y_channel: bool = True, crop_border: int = 0) -> Tensor:
+    """Per-image PSNR in dB of [0, 1] images (B, 3, H, W) → (B,)."""
+    pred, target = _prepare(pred, target, y_channel, crop_border)
+    mse = (pred - target).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
+
+
+def ssim(pred: Tensor, target: Tensor, y_channel: bool = True, crop_border: int = 0) -> Tensor:
+    """Per-image SSIM (Gaussian window 11, σ 1.5) of [0, 1] images (B, 3, H, W) → (B,)."""
+    pred, target = _prepare(pred, target, y_channel, crop_border)
+    return kornia.metrics.ssim(pred, target, window_size=11, max_val=1.0, padding="valid").flatten(1).mean(1)
+
+
+def _check_images(**images: Tensor) -> None:
+    for name, image in images.items():
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"{name} has shape {tuple(image.shape)}: expected (B, 3, H, W)")
+        if image.min() < -1e-6 or image.max() > 1 + 1e-6:
+            raise ValueError(f"{name} has values in [{image.min():.3f}, {image.max():.3f}]: "
+                             "expected [0, 1] (use to_unit_range for [−1, 1] images)")
