@@ -1,0 +1,51 @@
+"""PSNR/SSIM as the paper computes them (MATLAB Y channel, per image)."""
+
+import math
+
+import pytest
+import torch
+
+from rsd_mini.metrics import psnr, rgb_to_y, ssim, to_unit_range
+
+
+def _pair(seed=0, noise=0.05):
+    g = torch.Generator().manual_seed(seed)
+    clean = torch.rand(2, 3, 32, 32, generator=g)
+    return (clean + noise * torch.randn(clean.shape, generator=g)).clamp(0, 1), clean
+
+
+def test_y_channel_is_matlab_bt601():
+    white, black = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
+    assert rgb_to_y(white).item() == pytest.approx(235 / 255, abs=1e-4)
+    assert rgb_to_y(black).item() == pytest.approx(16 / 255)
+
+
+def test_psnr_matches_its_definition_and_orders_noise_levels():
+    noisy, clean = _pair()
+    mse = (noisy - clean).pow(2).flatten(1).mean(1).double()
+    torch.testing.assert_close(psnr(noisy, clean, y_channel=False), 10 * torch.log10(1 / mse))
+    assert (psnr(*_pair(noise=0.02)) > psnr(*_pair(noise=0.1))).all()
+    # Y in studio swing compresses differences by 219/255 relative to a full-swing gray.
+    gray_noisy, gray_clean = noisy.mean(1, keepdim=True).expand(-1, 3, -1, -1), clean.mean(1, keepdim=True).expand(-1, 3, -1, -1)
+    gap = psnr(gray_noisy, gray_clean) - psnr(gray_noisy, gray_clean, y_channel=False)
+    torch.testing.assert_close(gap, torch.full((2,), -20 * math.log10(219 / 255), dtype=torch.float64), atol=1e-3, rtol=0)
+
+
+def test_ssim_is_one_for_identical_images_and_lower_with_noise():
+    noisy, clean = _pair()
+    torch.testing.assert_close(ssim(clean, clean), torch.ones(2, dtype=torch.float64))
+    assert (ssim(noisy, clean) < 0.99).all()
+    assert (ssim(*_pair(noise=0.02)) > ssim(*_pair(noise=0.1))).all()
+
+
+def test_border_crop_and_errors():
+    noisy, clean = _pair()
+    noisy[..., :2, :] = 1 - clean[..., :2, :]  # damage only the border
+    assert (psnr(noisy, clean, crop_border=2) > psnr(noisy, clean)).all()
+    with pytest.raises(ValueError, match="expected \\[0, 1\\]"):
+        psnr(clean * 2 - 1, clean)
+    with pytest.raises(ValueError, match="equal shapes"):
+        ssim(clean[:, :, :16], clean)
+    with pytest.raises(ValueError, match="pred has shape"):
+        psnr(clean[:, :1], clean[:, :1])
+    torch.testing.assert_close(to_unit_range(torch.tensor([-1.0, 0.0, 1.0, 2.0])), torch.tensor([0.0, 0.5, 1.0, 1.0]))
