@@ -1,0 +1,87 @@
+"""Checkpoints that survive crashes and load without running pickled code.
+
+A training run keeps one ``last.pt`` (RSD_SPEC §1 "Teacher training"). It is replaced
+atomically: the new state goes to a temporary file in the same folder, is flushed to disk, and
+only then renamed over the old file, so a crash or a full disk mid-write leaves the previous
+checkpoint intact. Loading uses ``torch.load(weights_only=True)``, so a checkpoint may hold only
+tensors and plain containers of numbers, strings, booleans and ``None`` (configs as dicts, RNG
+states as tensors).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` to ``path`` atomically (temp file + flush + fsync + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    # os.open (not mkstemp) so the file gets the usual umask permissions, not 0600.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)  # make the rename itself durable
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    Raises ``FileNotFoundError`` if ``path`` is missing and ``ValueError`` if it is not a
+    readable checkpoint dict (truncated, corrupt, or holding arbitrary Python objects).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as error:  # torch raises RuntimeError, EOFError, KeyError, UnpicklingError…
+        raise ValueError(f"checkpoint {str(path)!r} is corrupt or not a weights-only torch "
+                         f"checkpoint: {type(error).__name__}: {error}") from error
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {str(path)!r} holds a {type(state).__name__}: expected a dict")
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    """The global torch RNG states (CPU, and every CUDA device if present) as tensors."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

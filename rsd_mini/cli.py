@@ -1,0 +1,98 @@
+"""Command line: ``python -m rsd_mini <command> ...`` (also installed as ``rsd-mini``).
+
+Each command is one function registered with :func:`command`, which names it, gives its help
+line and a function that adds its arguments::
+
+    @command("evaluate", "Evaluate a teacher checkpoint.", _evaluate_arguments)
+    def evaluate(args: argparse.Namespace) -> int: ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from rsd_mini.config import PRESETS, TeacherConfig, apply_overrides, config_to_yaml, load_config
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+#: The subcommands, by name, in the order ``--help`` lists them.
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register the decorated function as subcommand ``name``."""
+    def register(run: Callable[[argparse.Namespace], int | None]):
+        COMMANDS[name] = Command(help, add_arguments, run)
+        return run
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rsd_mini", description=(
+        "rsd-mini: ResShift teachers and RSD one-step students (arXiv 2503.13358)."))
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, cmd in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command].run(args) or 0
+
+
+# --------------------------------------------------------------------- config arguments
+def _config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="tiny", metavar="NAME_OR_YAML",
+                        help=f"a preset ({', '.join(PRESETS)}) or a YAML file (default: tiny)")
+    parser.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE",
+                        help="config overrides, e.g. optim.lr=1e-4 unet.channel_mult=[1,2,2]")
+
+
+def resolve_config(args: argparse.Namespace, extra: list[str] = ()) -> TeacherConfig:
+    """The config named by ``--config`` with the overrides applied; exits with a message on error."""
+    try:
+        return apply_overrides(load_config(args.config), [*args.overrides, *extra])
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        sys.exit(f"rsd_mini: error: {error}")
+
+
+@command("config", "Print a teacher config (preset or YAML plus overrides) as YAML.", _config_arguments)
+def show_config(args: argparse.Namespace) -> int:
+    print(config_to_yaml(resolve_config(args)), end="")
+    return 0
+
+
+# --------------------------------------------------------------------- train-teacher
+def _train_teacher_arguments(parser: argparse.ArgumentParser) -> None:
+    _config_arguments(parser)
+    parser.add_argument("--out", metavar="DIR", help="run folder (overrides train.out_dir)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if DIR/last.pt exists")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+@command("train-teacher", "Train a ResShift teacher (RSD_SPEC §1).", _train_teacher_arguments)
+def train_teacher(args: argparse.Namespace) -> int:
+    from rsd_mini.train import TeacherTrainer
+
+    config = resolve_config(args, [f"train.out_dir={args.out}"] if args.out else [])
+    trainer = TeacherTrainer(config, device=args.device)
+    print(f"run: {trainer.out_dir} (config.yaml, log.jsonl, last.pt) on {trainer.device}")
+    result = trainer.fit(progress=not args.no_progress, resume=not args.no_resume)
+    print(f"step {result['step']}: final loss {_format(result['loss'])}; checkpoint {trainer.checkpoint_path}")
+    return 0
+
+
+def _format(value: float | None) -> str:
+    return "n/a (no update run)" if value is None else f"{value:.5f}"

@@ -1,0 +1,297 @@
+"""Teacher-training configurations: dataclasses, YAML files, presets and type-checked overrides.
+
+A :class:`TeacherConfig` holds everything one ResShift teacher run needs (RSD_SPEC §1 "Teacher
+training", §2 for the network). It nests one dataclass per concern::
+
+    diffusion  the ResShift process (T, κ, schedule) and the space it runs in
+    data       which images, crop, scale factor and degradation
+    optim      AdamW and the learning-rate schedule
+    train      iterations, batch, EMA, AMP, seeds, logging and checkpoint cadence
+    unet       the Swin-UNet (:class:`rsd_mini.unet.UNetConfig`)
+
+Configs are frozen; :func:`apply_overrides` returns a new one. Every value passes through
+:func:`from_dict`, which checks it against the field's type, so a YAML file, a preset and a
+command-line override are validated the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from rsd_mini.unet import UNetConfig, unet_preset
+
+#: The folder that holds one YAML file per preset.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """The ResShift process (RSD_SPEC §1); defaults are the paper's v1 teacher.
+
+    ``latent``: diffuse VQ-f4 latents (the paper) or pixels (the laptop-CPU teacher).
+    """
+
+    steps: int = 15
+    kappa: float = 2.0
+    min_noise_level: float = 0.04
+    etas_end: float = 0.99
+    power: float = 0.3
+    latent: bool = True
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training images and their degradation (RSD_SPEC §1, Real-ESRGAN pipeline).
+
+    ``dataset``: ``"mini"`` (the bundled sample set) or ``"folder"`` (images under ``root``).
+    ``val_root``: a folder of validation images for ``"folder"`` runs (none: no validation).
+    ``val_images``: how many validation images :meth:`TeacherTrainer.validate` samples.
+    """
+
+    dataset: Literal["mini", "folder"] = "folder"
+    root: str | None = None
+    val_root: str | None = None
+    crop_size: int = 256
+    scale: int = 4
+    degradation: str = "realesrgan"
+    val_images: int = 8
+
+    def __post_init__(self):
+        if self.crop_size % self.scale:
+            raise ValueError(f"data.crop_size={self.crop_size}: expected a multiple of "
+                             f"data.scale={self.scale}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW and its learning-rate schedule (RSD_SPEC §1: lr 5e-5, 5k linear warm-up, wd 0).
+
+    ``schedule``: after the warm-up, ``"constant"`` (v1) or ``"cosine"`` down to ``min_lr`` at
+    the last iteration (v3). ``grad_clip``: max global gradient norm, ``None`` = no clipping
+    (the official trainer does not clip).
+    """
+
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 5000
+    schedule: Literal["constant", "cosine"] = "constant"
+    min_lr: float = 2e-5
+    grad_clip: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop (RSD_SPEC §1). ``batch_size`` samples per update, split into chunks of
+    ``microbatch`` whose gradients are accumulated. ``*_every`` count updates
+    (``sample_every`` 0 = no validation).
+    ``num_threads``: CPU threads for torch (``None``: leave torch's default).
+    """
+
+    iterations: int = 300_000
+    batch_size: int = 64
+    microbatch: int = 8
+    ema_rate: float = 0.999
+    amp: bool = True
+    seed: int = 123456
+    log_every: int = 200
+    checkpoint_every: int = 10_000
+    sample_every: int = 10_000
+    out_dir: str = "runs/teacher-resshift-v1"
+    deterministic: bool = False
+    num_threads: int | None = None
+
+    def __post_init__(self):
+        for name in ("iterations", "batch_size", "microbatch", "log_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name}={getattr(self, name)}: expected >= 1")
+        if not 0 <= self.ema_rate < 1:
+            raise ValueError(f"train.ema_rate={self.ema_rate}: expected 0 <= ema_rate < 1")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """One ResShift teacher run; the defaults are the paper's v1 teacher (RSD_SPEC §1–2)."""
+
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+
+
+PRESETS: dict[str, TeacherConfig] = {
+    # The paper's teacher, ResShift v1 (RSD_SPEC §1): AdamW wd 0, lr 5e-5 after 5k linear
+    # warm-up, batch 64 in microbatches of 8, AMP, EMA 0.999, 300k iterations, VQ-f4 latents of
+    # 256² Real-ESRGAN-degraded ImageNet crops. Set data.root to the ImageNet training folder.
+    "resshift-v1": TeacherConfig(),
+    # A laptop-CPU teacher with the same process (T=15, κ=2, min noise 0.04) in pixel space on
+    # 64² crops of the bundled mini dataset; a few minutes on 2 CPU cores.
+    "tiny": TeacherConfig(
+        diffusion=DiffusionConfig(latent=False),
+        data=DataConfig(dataset="mini", crop_size=64, degradation="realesrgan-light", val_images=8),
+        optim=OptimConfig(lr=2e-4, warmup_steps=25, schedule="cosine", min_lr=2e-5, grad_clip=1.0),
+        # ~1.2 s per update on 2 CPU cores (batch 16 at 64²): 400 updates ≈ 8 minutes.
+        train=TrainConfig(iterations=400, batch_size=16, microbatch=16, ema_rate=0.99, amp=False,
+                          seed=0, log_every=25, checkpoint_every=100, sample_every=0,
+                          out_dir="runs/teacher-tiny", deterministic=True),
+        unet=unet_preset("tiny"),
+    ),
+}
+
+#: The YAML file of each preset, kept equal to :data:`PRESETS` by a test.
+PRESET_FILES: dict[str, Path] = {
+    "resshift-v1": CONFIG_DIR / "teacher_resshift_v1.yaml",
+    "tiny": CONFIG_DIR / "teacher_tiny.yaml",
+}
+
+
+# --------------------------------------------------------------------- dict round trip
+def to_dict(config: Any) -> dict:
+    """A nested dict of plain YAML/torch-safe values (tuples become lists)."""
+    return {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return to_dict(value)
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_dict(cls: type, values: dict, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``values``, checking each value against its field type.
+
+    Missing keys keep the field's default; an unknown key raises ``ValueError`` listing the valid
+    ones; a value of the wrong type raises ``TypeError`` naming key, value and expected type.
+    """
+    if not isinstance(values, dict):
+        raise TypeError(f"{prefix.rstrip('.') or 'config'}={values!r}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = [key for key in values if key not in valid]
+    if unknown:
+        raise ValueError(_unknown_key_message(prefix + str(unknown[0]), [prefix + v for v in valid]))
+    kwargs = {key: _coerce(value, hints[key], prefix + key) for key, value in values.items()}
+    return cls(**kwargs)
+
+
+def _unknown_key_message(key: str, valid: list[str]) -> str:
+    everywhere = [f"{section}.{name}" for section, cls in _sections().items()
+                  for name in (f.name for f in dataclasses.fields(cls))]
+    name = key.rpartition(".")[2]
+    same_name = [k for k in everywhere if k.rpartition(".")[2] == name]  # train.lr → optim.lr
+    close = same_name or difflib.get_close_matches(key, everywhere, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    return f"unknown config key {key!r}: valid keys are {', '.join(valid)}{hint}"
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(TeacherConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(TeacherConfig)}
+
+
+def _coerce(value: Any, expected: Any, key: str) -> Any:
+    """``value`` as type ``expected`` (int → float, list → tuple), or a ``TypeError``."""
+    origin, args = typing.get_origin(expected), typing.get_args(expected)
+    if dataclasses.is_dataclass(expected):
+        return from_dict(expected, value, key + ".")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        candidates = [a for a in args if a is not type(None)]
+        return _coerce(value, candidates[0], key) if len(candidates) == 1 else _fail(key, value, expected)
+    if origin is Literal:
+        return value if value in args else _fail(key, value, f"one of {list(args)}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return _fail(key, value, expected)
+        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+        if len(item_types) != len(value):
+            return _fail(key, value, expected)
+        return tuple(_coerce(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, item_types)))
+    return _coerce_scalar(value, expected, key)
+
+
+def _coerce_scalar(value: Any, expected: type, key: str) -> Any:
+    if expected is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif expected is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif expected in (bool, str) and isinstance(value, expected):
+        return value
+    return _fail(key, value, expected)
+
+
+def _fail(key: str, value: Any, expected: Any) -> typing.NoReturn:
+    name = expected if isinstance(expected, str) else _type_name(expected)
+    raise TypeError(f"config key {key}={value!r} ({type(value).__name__}): expected {name}")
+
+
+def _type_name(expected: Any) -> str:
+    return getattr(expected, "__name__", None) if isinstance(expected, type) else str(expected).replace("typing.", "")
+
+
+# --------------------------------------------------------------------- loading and overrides
+def load_config(name_or_path: str | Path) -> TeacherConfig:
+    """A preset by name (``"tiny"``, ``"resshift-v1"``) or a YAML file by path."""
+    if str(name_or_path) in PRESETS:
+        return PRESETS[str(name_or_path)]
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config {str(name_or_path)!r}: not a preset ({', '.join(PRESETS)}) "
+                                "and no such YAML file")
+    return from_dict(TeacherConfig, yaml.safe_load(path.read_text()) or {})
+
+
+def save_config(config: TeacherConfig, path: str | Path) -> Path:
+    """Write ``config`` as YAML (the format :func:`load_config` reads)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config_to_yaml(config))
+    return path
+
+
+def config_to_yaml(config: TeacherConfig) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def apply_overrides(config: TeacherConfig, overrides: list[str]) -> TeacherConfig:
+    """``apply_overrides(c, ["optim.lr=1e-4", "unet.channel_mult=[1,2,2]"])`` → a new config.
+
+    Each override is ``section.key=value``; the value is parsed with ``yaml.safe_load`` and
+    type-checked against the field. All overrides are applied at once, so fields that must
+    agree (``unet.channel_mult`` and ``unet.num_res_blocks``) can change together.
+    """
+    values = to_dict(config)
+    for override in overrides:
+        key, value = _parse_override(override)
+        section, _, name = key.partition(".")
+        if section not in values or not name or "." in name:
+            raise ValueError(_unknown_key_message(key, [f"{s}.<key>" for s in values]))
+        if name not in values[section]:
+            raise ValueError(_unknown_key_message(key, [f"{section}.{k}" for k in values[section]]))
+        values[section][name] = value
+    return from_dict(TeacherConfig, values)
+
+
+def _parse_override(override: str) -> tuple[str, Any]:
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"override {override!r}: expected section.key=value, e.g. optim.lr=1e-4")
+    return key.strip(), yaml.safe_load(text)

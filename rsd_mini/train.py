@@ -1,0 +1,342 @@
+"""Training the ResShift teacher (RSD_SPEC §1 "Teacher training").
+
+The loop of the official ``TrainerDifIR``: per update, a batch of (HR, LR) pairs, t ~ U{0..T−1},
+the x₀-prediction MSE of :meth:`rsd_mini.diffusion.ResShift.training_loss` accumulated over
+microbatches, AdamW with a linear warm-up then a constant (v1) or cosine (v3) learning rate,
+optional AMP on CUDA, and an EMA copy of the weights (0.999 in the paper), which is the model
+that is evaluated and distilled.
+
+Reproducibility: the batch, the timesteps and the noise of update k are a pure function of
+(``train.seed``, k); together with a checkpoint holding model, EMA, optimizer, scheduler, AMP
+scaler, step and RNG state, a run that stops and resumes ends with the same weights, bit for
+bit (in ``train.deterministic`` mode), as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from rsd_mini.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from rsd_mini.config import DataConfig, OptimConfig, TeacherConfig, save_config, to_dict
+from rsd_mini.diffusion import ResShift
+from rsd_mini.unet import SwinUNet
+
+LATENT_NOT_READY = "latent-space training needs the VQ-f4 autoencoder (issue #5)"
+
+
+# --------------------------------------------------------------------- schedule and EMA
+def lr_factor(step: int, warmup_steps: int, iterations: int, schedule: str,
+              min_lr_ratio: float) -> float:
+    """Multiplier of ``optim.lr`` for update number k = ``step`` + 1 (RSD_SPEC §1).
+
+    Linear warm-up k/warmup for k ≤ warmup (the official trainer's ramp), then 1 (``constant``,
+    v1) or a half cosine from 1 to ``min_lr_ratio`` reached at k = ``iterations`` (``cosine``, v3).
+    """
+    k = step + 1
+    if k <= warmup_steps:
+        return k / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (k - warmup_steps) / max(1, iterations - warmup_steps))
+    return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.AdamW:
+    """AdamW (weight decay 0 in the paper, RSD_SPEC §1)."""
+    return torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=optim.betas,
+                             weight_decay=optim.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, iterations: int) -> LambdaLR:
+    """:func:`lr_factor` as a ``LambdaLR`` (stepped once per update)."""
+    factor = functools.partial(lr_factor, warmup_steps=optim.warmup_steps, iterations=iterations,
+                               schedule=optim.schedule, min_lr_ratio=optim.min_lr / optim.lr)
+    return LambdaLR(optimizer, factor)
+
+
+def build_ema(model: nn.Module, rate: float) -> AveragedModel:
+    """θ_EMA ← rate·θ_EMA + (1 − rate)·θ after every update, starting from θ at step 0.
+
+    As in the official trainer, the EMA starts as a copy of the initial weights (the first
+    ``update_parameters`` call copies) and buffers are not averaged (the Swin buffers are
+    constant index tables and masks).
+    """
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(rate), use_buffers=False)
+    ema.update_parameters(model)
+    return ema.requires_grad_(False).eval()
+
+
+# --------------------------------------------------------------------- data
+def step_seed(seed: int, step: int, stream: str) -> int:
+    """A 63-bit seed that depends only on (``seed``, ``step``, ``stream``)."""
+    digest = hashlib.blake2b(f"{seed}:{step}:{stream}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def make_batch(dataset: Dataset, batch_size: int, seed: int, step: int) -> dict[str, Tensor]:
+    """The (HR, LR) batch of update ``step``, a pure function of (``seed``, ``step``).
+
+    Indices are drawn without replacement (as far as the dataset allows) from a generator seeded
+    by (seed, step); the dataset's per-item crop and degradation randomness is keyed by the same
+    step through ``set_epoch(step)``, and any draw from torch's global RNG is seeded too.
+    """
+    generator = torch.Generator().manual_seed(step_seed(seed, step, "indices"))
+    rounds = math.ceil(batch_size / len(dataset))
+    indices = torch.cat([torch.randperm(len(dataset), generator=generator) for _ in range(rounds)])
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(step)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(step_seed(seed, step, "items"))
+        return stack_items(dataset, indices[:batch_size].tolist())
+
+
+def stack_items(dataset: Dataset, indices: list[int]) -> dict[str, Tensor]:
+    """``{"hr": (B,3,S,S), "lq": (B,3,S/scale,S/scale)}`` from the items at ``indices``."""
+    items = [dataset[i] for i in indices]
+    return {key: torch.stack([item[key] for item in items]) for key in ("hr", "lq")}
+
+
+def build_dataset(data: DataConfig, seed: int, split: str = "train") -> Dataset | None:
+    """The configured dataset (:mod:`rsd_mini.data`); ``None`` for a missing validation set."""
+    from rsd_mini import data as sr_data
+
+    kwargs = dict(crop_size=data.crop_size, scale=data.scale, degradation=data.degradation, seed=seed)
+    if data.dataset == "mini":
+        return sr_data.mini_dataset(split=split, **kwargs)
+    root = data.root if split == "train" else data.val_root
+    if root is None:
+        if split == "train":
+            raise ValueError("data.root=None: set it to the training image folder "
+                             "(e.g. data.root=/path/to/ImageNet/train)")
+        return None
+    return sr_data.ImageFolderSR(root, **kwargs)
+
+
+def pixel_space_pair(batch: dict[str, Tensor], scale: int) -> tuple[Tensor, Tensor]:
+    """(x₀, y₀) in pixel space: the HR crop and the bicubic ×scale upsampled LR image."""
+    from rsd_mini.degradations import bicubic_upsample
+
+    return batch["hr"], bicubic_upsample(batch["lq"], scale=scale)
+
+
+@contextmanager
+def torch_settings(deterministic: bool, num_threads: int | None) -> Iterator[None]:
+    """Deterministic kernels and a thread count for the duration of a run, then restored."""
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    if deterministic:  # cuBLAS refuses deterministic mode without a fixed workspace
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
+
+
+# --------------------------------------------------------------------- trainer
+class TeacherTrainer:
+    """Trains a ResShift teacher f_θ(x_t, y₀, t) ≈ x₀ (RSD_SPEC §1).
+
+    Args:
+        config: the run (:mod:`rsd_mini.config`).
+        model: the network; default ``SwinUNet(config.unet)``.
+        dataset: items ``{"hr": (3,S,S), "lq": (3,S/scale,S/scale)}`` in [−1, 1]; default
+            from ``config.data``.
+        device: default CUDA if available, else CPU.
+
+    Attributes ``model``, ``ema_model`` (the averaged copy, same class as ``model``),
+    ``diffusion`` (:class:`~rsd_mini.diffusion.ResShift`) and ``step`` (updates done).
+    """
+
+    def __init__(self, config: TeacherConfig, model: nn.Module | None = None,
+                 dataset: Dataset | None = None, device: str | torch.device | None = None):
+        if config.diffusion.latent:
+            raise NotImplementedError(LATENT_NOT_READY)
+        self.config = config
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.amp = config.train.amp and self.device.type == "cuda"  # AMP only on CUDA
+        diffusion = config.diffusion
+        self.diffusion = ResShift(diffusion.steps, diffusion.kappa, diffusion.min_noise_level,
+                                  diffusion.etas_end, diffusion.power)
+        self.model = (model if model is not None else SwinUNet(config.unet)).to(self.device)
+        self.dataset = dataset if dataset is not None else build_dataset(config.data, config.train.seed)
+        self.optimizer = build_optimizer(self.model, config.optim)
+        self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.iterations)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        self.ema = build_ema(self.model, config.train.ema_rate)
+        self.step, self.seconds = 0, 0.0
+        self.saved_step: int | None = None
+        self._val_dataset: Dataset | None = None
+
+    @property
+    def ema_model(self) -> nn.Module:
+        return self.ema.module
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.config.train.out_dir)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    # ----------------------------------------------------------------- one update
+    def train_step(self, batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, float]:
+        """One AdamW update on ``batch``; returns the mean loss, the gradient norm before
+        clipping and the learning rate of this update.
+
+        The loss is the per-sample x₀ MSE (weight 1, RSD_SPEC §1) averaged over the batch, its
+        gradient accumulated over microbatches; t and ε come from ``generator``.
+        """
+        x0, y = (v.to(self.device) for v in pixel_space_pair(batch, self.config.data.scale))
+        self.optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.device)
+        for x0_chunk, y_chunk in zip(x0.split(self.config.train.microbatch),
+                                     y.split(self.config.train.microbatch)):
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                losses = self.diffusion.training_loss(self.model, x0_chunk, y_chunk, lq=y_chunk,
+                                                      generator=generator, latent=False)
+            loss = losses.float().sum() / x0.shape[0]
+            self.scaler.scale(loss).backward()
+            total += loss.detach()
+        if not torch.isfinite(total):
+            raise FloatingPointError(self._non_finite_message(float(total)))
+        grad_norm = self._clip_gradients()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.ema.update_parameters(self.model)
+        return dict(loss=float(total), grad_norm=float(grad_norm), lr=lr)
+
+    def _clip_gradients(self) -> Tensor:
+        self.scaler.unscale_(self.optimizer)
+        max_norm = self.config.optim.grad_clip or math.inf
+        return torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+
+    def _non_finite_message(self, loss: float) -> str:
+        kept = (f"the last good checkpoint {self.checkpoint_path} (step {self.saved_step}) was kept"
+                if self.saved_step is not None else "no checkpoint had been written yet")
+        return f"step {self.step + 1}: loss is {loss}, not finite; training stopped and {kept}"
+
+    def step_generator(self, step: int) -> torch.Generator:
+        """The generator of t and ε for update ``step`` (a pure function of seed and step)."""
+        seed = step_seed(self.config.train.seed, step, "diffusion")
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self, progress: bool = True, resume: bool = True, max_steps: int | None = None) -> dict:
+        """Train to ``train.iterations`` (or ``max_steps`` more updates, to split a run).
+
+        Resumes from ``out_dir/last.pt`` when it exists and ``resume``. Writes
+        ``out_dir/config.yaml``, appends JSON lines to ``out_dir/log.jsonl`` and saves
+        ``last.pt`` every ``checkpoint_every`` updates and at the end. Returns the final step
+        and the mean loss of the last logging window.
+        """
+        train = self.config.train
+        if resume and self.checkpoint_path.is_file():
+            self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
+        elif self.step == 0:
+            (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a fresh run, a fresh log
+        save_config(self.config, self.out_dir / "config.yaml")
+        end = train.iterations if max_steps is None else min(train.iterations, self.step + max_steps)
+        window, last = [], {}
+        with torch_settings(train.deterministic, train.num_threads), \
+                tqdm(total=train.iterations, initial=self.step, disable=not progress,
+                     desc="teacher", dynamic_ncols=True) as bar:
+            self.model.train()
+            while self.step < end:
+                stats = self._timed_step()
+                window.append(stats["loss"])
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats['loss']:.4f}")
+                if self.step % train.log_every == 0 or self.step == end:
+                    last = self._log(dict(stats, loss=sum(window) / len(window)))
+                    window = []
+                if train.sample_every and self.step % train.sample_every == 0:
+                    self._log(dict(val_psnr=self.validate()))
+                if self.step % train.checkpoint_every == 0 or self.step == end:
+                    self.save()
+        return dict(step=self.step, loss=last.get("loss"), out_dir=str(self.out_dir))
+
+    def _timed_step(self) -> dict[str, float]:
+        start = time.perf_counter()
+        batch = make_batch(self.dataset, self.config.train.batch_size, self.config.train.seed, self.step)
+        result = self.train_step(batch, self.step_generator(self.step))
+        self.step += 1
+        self.seconds += time.perf_counter() - start
+        return result
+
+    def _log(self, values: dict) -> dict:
+        record = dict(step=self.step, **values, seconds=round(self.seconds, 3))
+        with open(self.out_dir / "log.jsonl", "a") as file:
+            file.write(json.dumps(record) + "\n")
+        return record
+
+    # ----------------------------------------------------------------- validation
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean Y-channel PSNR (dB) of EMA-teacher samples on the first ``data.val_images``
+        validation images (ancestral sampling, T network calls; fixed noise)."""
+        from rsd_mini.metrics import psnr, to_unit_range
+
+        if self._val_dataset is None:
+            self._val_dataset = build_dataset(self.config.data, self.config.train.seed, split="val")
+        if self._val_dataset is None:
+            return math.nan
+        count = min(self.config.data.val_images, len(self._val_dataset))
+        batch = stack_items(self._val_dataset, list(range(count)))
+        x0, y = (v.to(self.device) for v in pixel_space_pair(batch, self.config.data.scale))
+        generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed)
+        sample = self.diffusion.sample(self.ema_model, y, generator=generator, latent=False)
+        return float(psnr(to_unit_range(sample), to_unit_range(x0)).mean())
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly (weights-only loadable)."""
+        return dict(model=self.model.state_dict(), ema=self.ema_model.state_dict(),
+                    ema_updates=self.ema.n_averaged.clone(), optimizer=self.optimizer.state_dict(),
+                    scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(),
+                    step=self.step, seconds=self.seconds, config=to_dict(self.config), rng=rng_state())
+
+    def load_state_dict(self, state: dict) -> None:
+        self._check_compatible(state["config"])
+        self.model.load_state_dict(state["model"])
+        self.ema_model.load_state_dict(state["ema"])
+        self.ema.n_averaged.copy_(state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.seconds, self.saved_step = state["step"], state["seconds"], state["step"]
+        set_rng_state(state["rng"])
+
+    def _check_compatible(self, saved: dict) -> None:
+        current = to_dict(self.config)
+        for section in ("diffusion", "unet"):
+            if saved[section] != current[section]:
+                raise ValueError(f"{self.checkpoint_path}: trained with {section}={saved[section]}, "
+                                 f"but the config has {section}={current[section]}; use another "
+                                 "train.out_dir or pass resume=False")
+
+    def save(self) -> Path:
+        """Atomically write ``out_dir/last.pt``."""
+        save_checkpoint(self.checkpoint_path, self.state_dict())
+        self.saved_step = self.step
+        return self.checkpoint_path
