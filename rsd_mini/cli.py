@@ -96,3 +96,28 @@ def train_teacher(args: argparse.Namespace) -> int:
 
 def _format(value: float | None) -> str:
     return "n/a (no update run)" if value is None else f"{value:.5f}"
+
+
+# --------------------------------------------------------------------- reproduce
+def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="tiny", choices=["tiny"],
+                        help="the reproduction to run (the full-scale tables arrive with issue #5)")
+    parser.add_argument("--out", default="runs/tiny", metavar="DIR", help="runs and metrics")
+    parser.add_argument("--figures", default="figures", metavar="DIR", help="where figures go")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE",
+                        help="teacher config overrides, e.g. train.iterations=100")
+
+
+@command("reproduce", "Tiny end-to-end reproduction: train, sample, metrics, figures.",
+         _reproduce_arguments)
+def reproduce(args: argparse.Namespace) -> int:
+    from rsd_mini.reproduce import run_tiny
+
+    summary = run_tiny(args.out, args.figures, args.overrides, progress=not args.no_progress)
+    bicubic, teacher = summary["bicubic"], summary["teacher"]
+    print(f"{summary['num_images']} held-out crops: bicubic PSNR {bicubic['mean_psnr']:.2f} dB "
+          f"SSIM {bicubic['mean_ssim']:.4f} | teacher (T={summary['nfe']}) PSNR "
+          f"{teacher['mean_psnr']:.2f} dB SSIM {teacher['mean_ssim']:.4f}")
+    print(f"metrics: {args.out}/teacher_metrics.json; figures: {args.figures}/tiny_teacher_*.png")
+    return 0

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 #: File endings treated as images (case-insensitive), as the official ``im_exts`` plus TIFF/WebP.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-CROP_MODES = ("resize", "crop")
+CROP_MODES = ("resize", "crop", "zoom")
 SPLITS = ("train", "val")
 
 #: ``degradation`` argument: a preset name of :func:`rsd_mini.degradations.degradation_preset`, a
@@ -181,7 +181,26 @@ def random_crop(img: Tensor, size: int, generator: torch.Generator) -> Tensor:
     return _random_window(_reflect_pad_to(img, size, size), size, generator)
 
 
-_CROPS = {"resize": random_square_crop_resize, "crop": random_crop}
+def random_zoom_crop(img: Tensor, size: int, generator: torch.Generator,
+                     max_zoom: float = 4.0) -> Tensor:
+    """A random square window of side ``size``·2^u, u ~ U[0, log2(max_zoom)] (capped by the
+    image), area-resized to ``size``, after a p = 0.5 horizontal flip.
+
+    Between :func:`random_crop` (zoom 1: mostly fine texture, which a 4× smaller LR image
+    cannot determine) and :func:`random_square_crop_resize` (the whole photo shrunk to one
+    crop): crops that keep object structure, so super-resolution has something to recover.
+    """
+    _check_crop_args(img, size)
+    img = _random_hflip(img, generator)
+    longest = min(max_zoom * size, min(img.shape[-2:]))
+    if longest <= size:
+        return random_crop(img, size, generator)
+    side = int(size * (longest / size) ** float(torch.rand((), generator=generator)))
+    img = _random_window(img, max(side, size), generator)
+    return F.interpolate(img[None], size=(size, size), mode="area")[0] if side > size else img
+
+
+_CROPS = {"resize": random_square_crop_resize, "crop": random_crop, "zoom": random_zoom_crop}
 
 
 # ----------------------------------------------------------------------------- HR/LR datasets
@@ -437,14 +456,16 @@ def mini_photo_paths(split: str) -> list[Path]:
 
 def mini_dataset(split: str = "train", crop_size: int = 64, scale: int = 4,
                  degradation: DegradationLike = "realesrgan-light", num_crops: int | None = None,
-                 seed: int = 0, crop_mode: str = "crop") -> ImageListSR:
+                 seed: int = 0, crop_mode: str = "zoom") -> ImageListSR:
     """A tiny SR dataset from photos bundled with scikit-image (the fast CPU path; RSD_SPEC §6).
 
     Same code as :class:`ImageFolderSR`, on disjoint photo lists (:data:`MINI_PHOTOS`). "train":
     ``num_crops`` (default 256) random crops per epoch, new ones after ``set_epoch``. "val":
     ``num_crops`` (default 32) crops fixed by ``seed`` alone, identical on every call and epoch.
-    ``crop_mode`` defaults to native-resolution "crop": the official "resize" would shrink each
-    whole photo to ``crop_size``, leaving only a handful of distinct views of 15 photos.
+    ``crop_mode`` defaults to "zoom" (:func:`random_zoom_crop`): native-resolution 64² "crop"s
+    are mostly texture that a 16² LR image does not determine (even a perfect sampler then
+    loses PSNR to bicubic), and the official "resize" would shrink each whole photo to
+    ``crop_size``, leaving only a handful of distinct views of 15 photos.
     """
     _check_split(split)
     return ImageListSR(mini_photo_paths(split), crop_size=crop_size, scale=scale, degradation=degradation,

@@ -263,3 +263,16 @@ def test_mini_dataset_without_network(monkeypatch, tmp_path):
     assert len(paired) == 4 and paired.names[0].startswith("0000_chelsea")
     assert torch.allclose(paired[0]["lq"], val[0]["lq"], atol=1e-6)
     assert torch.allclose(paired[0]["hr"], val[0]["hr"], atol=1 / 255 + 1e-6)
+
+
+def test_zoom_crop_covers_a_larger_window_and_is_seeded():
+    ramp = torch.arange(256.0).view(1, 1, 256).expand(3, 256, 256) / 255  # value = column / 255
+    slopes = []
+    for seed in range(8):
+        crop = data.random_zoom_crop(ramp, 32, torch.Generator().manual_seed(seed))
+        assert crop.shape == (3, 32, 32)
+        torch.testing.assert_close(crop, data.random_zoom_crop(ramp, 32, torch.Generator().manual_seed(seed)))
+        slopes.append(float((crop[0, 0, 1:] - crop[0, 0, :-1]).abs().mean() * 255))
+    # Each output pixel spans side/32 input columns, with side in [32, 4·32].
+    assert all(1 - 1e-4 <= s <= 4 + 1e-4 for s in slopes)
+    assert max(slopes) - min(slopes) > 0.5  # the zoom varies with the seed
