@@ -65,13 +65,15 @@ def train_tiny_teacher(out_dir: Path, overrides: list[str] = (), progress: bool 
     return trainer
 
 
-def run_tiny(out: Path, figures: Path, overrides: list[str] = (), progress: bool = True) -> dict:
-    """Teacher training → evaluation → figures; returns the summary written to JSON."""
+def run_tiny(out: Path, figures: Path, overrides: list[str] = (), progress: bool = True,
+             val_images: int | None = None) -> dict:
+    """Teacher training → evaluation on the held-out crops (all, or the first ``val_images``)
+    → figures; returns the summary written to JSON."""
     out, figures = Path(out), Path(figures)
     figures.mkdir(parents=True, exist_ok=True)
     trainer = train_tiny_teacher(out / "teacher", overrides, progress)
     config = trainer.config
-    batch = validation_batch(config)
+    batch = validation_batch(config, val_images)
     evaluation = evaluate_teacher(trainer.ema_model.eval(), trainer.diffusion, batch,
                                   config.data.scale, seed=config.train.seed)
     summary = _summary(trainer, evaluation)
