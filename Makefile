@@ -23,7 +23,8 @@ reproduce: setup
 	$(PY) -m rsd_mini reproduce --preset tiny --out runs/tiny --figures figures
 
 test: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests notebooks \
+	@# one BLAS thread per pytest worker (and notebook kernel): 2 workers on 2 cores
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests notebooks \
 	    --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 unit: setup

@@ -150,6 +150,13 @@ def torch_settings(deterministic: bool, num_threads: int | None) -> Iterator[Non
         torch.set_num_threads(previous[1])
 
 
+def _seeded_model(config: TeacherConfig) -> SwinUNet:
+    """``SwinUNet(config.unet)`` initialised from ``train.seed`` (global RNG left untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(step_seed(config.train.seed, 0, "init"))
+        return SwinUNet(config.unet)
+
+
 # --------------------------------------------------------------------- trainer
 class TeacherTrainer:
     """Trains a ResShift teacher f_θ(x_t, y₀, t) ≈ x₀ (RSD_SPEC §1).
@@ -175,7 +182,7 @@ class TeacherTrainer:
         diffusion = config.diffusion
         self.diffusion = ResShift(diffusion.steps, diffusion.kappa, diffusion.min_noise_level,
                                   diffusion.etas_end, diffusion.power)
-        self.model = (model if model is not None else SwinUNet(config.unet)).to(self.device)
+        self.model = (model if model is not None else _seeded_model(config)).to(self.device)
         self.dataset = dataset if dataset is not None else build_dataset(config.data, config.train.seed)
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.iterations)
@@ -253,6 +260,7 @@ class TeacherTrainer:
         train = self.config.train
         if resume and self.checkpoint_path.is_file():
             self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
+            self._trim_log()
         elif self.step == 0:
             (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a fresh run, a fresh log
         save_config(self.config, self.out_dir / "config.yaml")
@@ -283,6 +291,14 @@ class TeacherTrainer:
         self.step += 1
         self.seconds += time.perf_counter() - start
         return result
+
+    def _trim_log(self) -> None:
+        """Drop log rows written after the checkpoint we resume from (they will be redone)."""
+        log = self.out_dir / "log.jsonl"
+        if log.is_file():
+            rows = [line for line in log.read_text().splitlines()
+                    if line and json.loads(line)["step"] <= self.step]
+            log.write_text("".join(row + "\n" for row in rows))
 
     def _log(self, values: dict) -> dict:
         record = dict(step=self.step, **values, seconds=round(self.seconds, 3))

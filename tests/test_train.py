@@ -193,3 +193,25 @@ def test_default_model_is_the_configured_swin_unet(tmp_path):
     assert isinstance(trainer.model, SwinUNet) and trainer.model.config == trainer.config.unet
     assert isinstance(trainer.ema_model, SwinUNet) and trainer.ema_model is not trainer.model
     assert trainer.diffusion.steps == 15 and not trainer.amp  # AMP only on CUDA
+
+
+def test_initial_weights_follow_the_seed_and_a_resume_trims_redone_log_rows(tmp_path):
+    from rsd_mini.config import apply_overrides, load_config
+    from rsd_mini.train import TeacherTrainer
+
+    def trainer(seed, out):
+        config = apply_overrides(load_config("tiny"), [f"train.seed={seed}", f"train.out_dir={out}",
+                                                       "train.checkpoint_every=1", "train.log_every=1"])
+        return TeacherTrainer(config, device="cpu")
+
+    a, b, c = trainer(0, tmp_path / "a"), trainer(0, tmp_path / "b"), trainer(1, tmp_path / "c")
+    first = "input_blocks.0.0.weight"
+    assert torch.equal(a.model.state_dict()[first], b.model.state_dict()[first])
+    assert not torch.equal(a.model.state_dict()[first], c.model.state_dict()[first])
+    log = tmp_path / "a" / "log.jsonl"
+    log.parent.mkdir(parents=True)
+    a.save()  # step 0
+    log.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 1.0}\n')  # rows of a lost run
+    trainer(0, tmp_path / "a").fit(progress=False, max_steps=1)
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [1]
