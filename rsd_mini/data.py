@@ -239,12 +239,13 @@ class ImageListSR(Dataset):
     (fixed validation crops). ``set_epoch`` acts on this object only: a DataLoader with
     ``persistent_workers=True`` keeps the workers' copies at their old epoch.
     ``cache_images`` keeps decoded files in memory (per worker); use it for small sets only.
+    ``permute_colors`` shuffles the RGB channels of each item (seeded like the crop).
     """
 
     def __init__(self, files: Sequence[str | os.PathLike], crop_size: int = 256, scale: int = 4,
                  degradation: DegradationLike = "realesrgan-light", crop_mode: str = "resize",
                  seed: int = 0, length: int | None = None, reseed_each_epoch: bool = True,
-                 cache_images: bool = False):
+                 cache_images: bool = False, permute_colors: bool = False):
         _check_sizes(crop_size, scale)
         if crop_mode not in CROP_MODES:
             raise ValueError(f"crop_mode={crop_mode!r}: expected one of {CROP_MODES}")
@@ -259,6 +260,7 @@ class ImageListSR(Dataset):
         self.length = len(self.files) if length is None else length
         self.degradation = resolve_degradation(degradation, scale)
         self.reseed_each_epoch, self.cache_images = reseed_each_epoch, cache_images
+        self.permute_colors = permute_colors
         self.epoch = 0
         self._cache: dict[str, Tensor] = {}
 
@@ -286,6 +288,8 @@ class ImageListSR(Dataset):
         generator = item_generator(self.seed, self.epoch if self.reseed_each_epoch else 0, index)
         try:
             hr = _CROPS[self.crop_mode](self._load(path), self.crop_size, generator)
+            if self.permute_colors:  # a colour augmentation for tiny training sets
+                hr = hr[torch.randperm(3, generator=generator)]
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
         item = {"hr": hr * 2 - 1, "path": path}
@@ -465,9 +469,12 @@ def mini_dataset(split: str = "train", crop_size: int = 64, scale: int = 4,
     ``crop_mode`` defaults to "zoom" (:func:`random_zoom_crop`): native-resolution 64² "crop"s
     are mostly texture that a 16² LR image does not determine (even a perfect sampler then
     loses PSNR to bicubic), and the official "resize" would shrink each whole photo to
-    ``crop_size``, leaving only a handful of distinct views of 15 photos.
+    ``crop_size``, leaving only a handful of distinct views of 15 photos. Train crops get a
+    random permutation of the RGB channels: 11 photos (4 of them grey) carry too few colours
+    for a network to learn to keep the input's colour rather than the training set's.
     """
     _check_split(split)
     return ImageListSR(mini_photo_paths(split), crop_size=crop_size, scale=scale, degradation=degradation,
                        crop_mode=crop_mode, seed=seed, length=num_crops or MINI_NUM_CROPS[split],
-                       reseed_each_epoch=split == "train", cache_images=True)
+                       reseed_each_epoch=split == "train", cache_images=True,
+                       permute_colors=split == "train")

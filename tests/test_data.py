@@ -276,3 +276,15 @@ def test_zoom_crop_covers_a_larger_window_and_is_seeded():
     # Each output pixel spans side/32 input columns, with side in [32, 4·32].
     assert all(1 - 1e-4 <= s <= 4 + 1e-4 for s in slopes)
     assert max(slopes) - min(slopes) > 0.5  # the zoom varies with the seed
+
+
+def test_train_crops_permute_colours_and_val_crops_do_not():
+    train = data.mini_dataset("train", num_crops=12, degradation="bicubic")
+    val = data.mini_dataset("val", num_crops=4, degradation="bicubic")
+    assert train.permute_colors and not val.permute_colors
+    plain = data.ImageListSR(train.files, crop_size=64, degradation="bicubic", crop_mode="zoom",
+                             length=12, cache_images=True)
+    differing = [i for i in range(12) if not torch.equal(train[i]["hr"], plain[i]["hr"])]
+    assert differing  # some items got a non-identity permutation
+    for i in differing:  # ... and it is a permutation of the same crop's channels
+        assert sorted(train[i]["hr"].sum((1, 2)).tolist()) == pytest.approx(sorted(plain[i]["hr"].sum((1, 2)).tolist()))
