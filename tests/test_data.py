@@ -279,8 +279,8 @@ def test_zoom_crop_covers_a_larger_window_and_is_seeded():
 
 
 def test_train_crops_permute_colours_and_val_crops_do_not():
-    train = data.mini_dataset("train", num_crops=12, degradation="bicubic")
-    val = data.mini_dataset("val", num_crops=4, degradation="bicubic")
+    train = data.mini_dataset("train", num_crops=12, degradation="bicubic", permute_colors=True)
+    val = data.mini_dataset("val", num_crops=4, degradation="bicubic", permute_colors=True)
     assert train.permute_colors and not val.permute_colors
     plain = data.ImageListSR(train.files, crop_size=64, degradation="bicubic", crop_mode="zoom",
                              length=12, cache_images=True)
