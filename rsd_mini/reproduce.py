@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ from torch import Tensor, nn
 from rsd_mini.config import TeacherConfig, apply_overrides, load_config
 from rsd_mini.diffusion import ResShift
 from rsd_mini.metrics import psnr, ssim, to_unit_range
-from rsd_mini.train import TeacherTrainer, build_dataset, pixel_space_pair
+from rsd_mini.train import TeacherTrainer, build_dataset, pixel_space_pair, stack_items
 
 
 def validation_batch(config: TeacherConfig, limit: int | None = None) -> dict[str, Tensor]:
@@ -27,8 +26,7 @@ def validation_batch(config: TeacherConfig, limit: int | None = None) -> dict[st
     if dataset is None:
         raise ValueError("data.val_root=None: a validation folder is needed to evaluate")
     count = len(dataset) if limit is None else min(limit, len(dataset))
-    items = [dataset[i] for i in range(count)]
-    return {key: torch.stack([item[key] for item in items]) for key in ("hr", "lq")}
+    return stack_items(dataset, list(range(count)))
 
 
 @torch.no_grad()
@@ -58,8 +56,7 @@ def evaluate_teacher(model: nn.Module, process: ResShift, batch: dict[str, Tenso
 
 def train_tiny_teacher(out_dir: Path, overrides: list[str] = (), progress: bool = True) -> TeacherTrainer:
     """Train (or resume, or just load when finished) the tiny teacher in ``out_dir``."""
-    config = apply_overrides(load_config("tiny"), list(overrides))
-    config = replace(config, train=replace(config.train, out_dir=str(out_dir)))
+    config = apply_overrides(load_config("tiny"), [*overrides, f"train.out_dir={out_dir}"])
     trainer = TeacherTrainer(config, device="cpu")
     trainer.fit(progress=progress)
     return trainer
