@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from rsd_mini.config import PRESETS, TeacherConfig, apply_overrides, config_to_yaml, load_config
+from rsd_mini.config import (PRESETS, DistillConfig, TeacherConfig, apply_overrides, config_to_yaml,
+                             load_config)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="config overrides, e.g. optim.lr=1e-4 unet.channel_mult=[1,2,2]")
 
 
-def resolve_config(args: argparse.Namespace, extra: list[str] = ()) -> TeacherConfig:
+def resolve_config(args: argparse.Namespace, extra: list[str] = ()) -> TeacherConfig | DistillConfig:
     """The config named by ``--config`` with the overrides applied; exits with a message on error."""
     try:
         return apply_overrides(load_config(args.config), [*args.overrides, *extra])
@@ -67,7 +68,7 @@ def resolve_config(args: argparse.Namespace, extra: list[str] = ()) -> TeacherCo
         sys.exit(f"rsd_mini: error: {error}")
 
 
-@command("config", "Print a teacher config (preset or YAML plus overrides) as YAML.", _config_arguments)
+@command("config", "Print a teacher or distillation config (preset or YAML plus overrides) as YAML.", _config_arguments)
 def show_config(args: argparse.Namespace) -> int:
     print(config_to_yaml(resolve_config(args)), end="")
     return 0
@@ -87,10 +88,41 @@ def train_teacher(args: argparse.Namespace) -> int:
     from rsd_mini.train import TeacherTrainer
 
     config = resolve_config(args, [f"train.out_dir={args.out}"] if args.out else [])
+    if not isinstance(config, TeacherConfig):
+        sys.exit(f"rsd_mini: error: --config {args.config} is a distillation config; use "
+                 "python -m rsd_mini distill, or a teacher config (tiny, resshift-v1)")
     trainer = TeacherTrainer(config, device=args.device)
     print(f"run: {trainer.out_dir} (config.yaml, log.jsonl, last.pt) on {trainer.device}")
     result = trainer.fit(progress=not args.no_progress, resume=not args.no_resume)
     print(f"step {result['step']}: final loss {_format(result['loss'])}; checkpoint {trainer.checkpoint_path}")
+    return 0
+
+
+# --------------------------------------------------------------------- distill
+def _distill_arguments(parser: argparse.ArgumentParser) -> None:
+    _train_teacher_arguments(parser)
+    parser.set_defaults(config="rsd-tiny")
+    parser.add_argument("--teacher", metavar="CKPT", help="teacher checkpoint (overrides distill.teacher)")
+
+
+@command("distill", "Distil a ResShift teacher into a one-step RSD student (RSD_SPEC §4).",
+         _distill_arguments)
+def distill(args: argparse.Namespace) -> int:
+    from rsd_mini.distill_train import RSDTrainer
+
+    extra = [f"train.out_dir={args.out}"] * bool(args.out) + [f"distill.teacher={args.teacher}"] * bool(args.teacher)
+    config = resolve_config(args, extra)
+    if not isinstance(config, DistillConfig):
+        sys.exit(f"rsd_mini: error: --config {args.config} is a teacher config; expected a "
+                 "distillation config (rsd-tiny, rsd-paper or a YAML file with a distill section)")
+    try:
+        trainer = RSDTrainer(config, device=args.device)
+    except (FileNotFoundError, RuntimeError, ValueError) as error:
+        sys.exit(f"rsd_mini: error: {error}")
+    print(f"run: {trainer.out_dir} (config.yaml, log.jsonl, last.pt) on {trainer.device}")
+    result = trainer.fit(progress=not args.no_progress, resume=not args.no_resume)
+    print(f"step {result['step']}: final student loss {_format(result['loss'])}; checkpoint "
+          f"{trainer.checkpoint_path}")
     return 0
 
 

@@ -128,7 +128,55 @@ class TeacherConfig:
     unet: UNetConfig = field(default_factory=UNetConfig)
 
 
-PRESETS: dict[str, TeacherConfig] = {
+@dataclass(frozen=True)
+class RSDConfig:
+    """The distillation itself (RSD_SPEC §4; defaults are the paper's ``configs/RSD.yaml``).
+
+    ``teacher``: checkpoint of the teacher, a run of :class:`~rsd_mini.train.TeacherTrainer`
+    (its EMA weights are used) or an official ResShift file. ``nodes``: N multistep nodes, evenly
+    placed with t_N = T (RSD §3.3). ``fake_steps``: K fake updates per student update, each on a
+    fresh batch. ``noise_channels``: the student's extra noise input. ``variant``: ``"rsd"`` or
+    ``"vsd"`` (stop-gradient through f*, f_φ; RSD Alg. 2). ``lpips_weight`` λ₁ (needs pyiqa
+    and its weights), ``gan_weight`` λ₂ (0 = no discriminator head).
+    """
+
+    teacher: str | None = None
+    nodes: int = 4
+    fake_steps: int = 5
+    noise_channels: int = 1
+    variant: Literal["rsd", "vsd"] = "rsd"
+    sid_normalization: bool = True
+    t_power_ten: bool = False
+    lpips_weight: float = 2.0
+    gan_weight: float = 3e-3
+
+    def __post_init__(self):
+        for name in ("nodes", "fake_steps", "noise_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"distill.{name}={getattr(self, name)}: expected >= 1")
+        for name in ("lpips_weight", "gan_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"distill.{name}={getattr(self, name)}: expected >= 0")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """One RSD distillation run; defaults are the paper's (RSD_SPEC §4b): AdamW lr 5e-5 constant,
+    betas (0.9, 0.95), no warm-up, fp32, batch 64 in microbatches of 8, 3000 student updates with
+    K=5, EMA 0.999. ``unet`` is the teacher's architecture."""
+
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        lr=5e-5, betas=(0.9, 0.95), warmup_steps=0, schedule="constant"))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        iterations=3000, amp=False, log_every=20, checkpoint_every=1000, sample_every=1000,
+        out_dir="runs/rsd-resshift-v1"))
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    distill: RSDConfig = field(default_factory=RSDConfig)
+
+
+PRESETS: dict[str, TeacherConfig | DistillConfig] = {
     # The paper's teacher, ResShift v1 (RSD_SPEC §1): AdamW wd 0, lr 5e-5 after 5k linear
     # warm-up, batch 64 in microbatches of 8, AMP, EMA 0.999, 300k iterations, VQ-f4 latents of
     # 256² Real-ESRGAN-degraded ImageNet crops. Set data.root to the ImageNet training folder.
@@ -145,12 +193,31 @@ PRESETS: dict[str, TeacherConfig] = {
                           out_dir="runs/teacher-tiny", deterministic=True),
         unet=unet_preset("tiny"),
     ),
+    # RSD as in the paper (RSD_SPEC §4b) on one GPU: batch 64 = 8 accumulated microbatches of 8.
+    # Set distill.teacher to the official resshift_realsrx4_s15_v1.pth and data.root to ImageNet.
+    "rsd-paper": DistillConfig(distill=RSDConfig(teacher="weights/resshift_realsrx4_s15_v1.pth")),
+    # The tiny teacher distilled on CPU (the README's main command): the paper's objective,
+    # nodes, K, betas and SiD normalisation, a larger lr for the short run, no LPIPS (its AlexNet
+    # weights cannot be downloaded offline) and a small GAN weight.
+    "rsd-tiny": DistillConfig(
+        diffusion=DiffusionConfig(latent=False),
+        data=DataConfig(dataset="mini", crop_size=64, degradation="realesrgan-light", val_images=8),
+        optim=OptimConfig(lr=1e-4, betas=(0.9, 0.95), warmup_steps=0, schedule="constant", grad_clip=1.0),
+        train=TrainConfig(iterations=300, batch_size=8, microbatch=8, ema_rate=0.99, amp=False,
+                          seed=0, log_every=10, checkpoint_every=50, sample_every=0,
+                          out_dir="runs/rsd-tiny", deterministic=True),
+        unet=unet_preset("tiny"),
+        distill=RSDConfig(teacher="runs/tiny/teacher/last.pt", fake_steps=2, lpips_weight=0.0,
+                          gan_weight=0.0),
+    ),
 }
 
 #: The YAML file of each preset, kept equal to :data:`PRESETS` by a test.
 PRESET_FILES: dict[str, Path] = {
     "resshift-v1": CONFIG_DIR / "teacher_resshift_v1.yaml",
     "tiny": CONFIG_DIR / "teacher_tiny.yaml",
+    "rsd-paper": CONFIG_DIR / "rsd_paper.yaml",
+    "rsd-tiny": CONFIG_DIR / "rsd_tiny.yaml",
 }
 
 
@@ -196,8 +263,8 @@ def _unknown_key_message(key: str, valid: list[str]) -> str:
 
 
 def _sections() -> dict[str, type]:
-    hints = typing.get_type_hints(TeacherConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(TeacherConfig)}
+    hints = typing.get_type_hints(DistillConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(DistillConfig)}
 
 
 def _coerce(value: Any, expected: Any, key: str) -> Any:
@@ -248,15 +315,17 @@ def _type_name(expected: Any) -> str:
 
 
 # --------------------------------------------------------------------- loading and overrides
-def load_config(name_or_path: str | Path) -> TeacherConfig:
-    """A preset by name (``"tiny"``, ``"resshift-v1"``) or a YAML file by path."""
+def load_config(name_or_path: str | Path) -> TeacherConfig | DistillConfig:
+    """A preset by name (``"tiny"``, ``"resshift-v1"``, ``"rsd-tiny"``, ``"rsd-paper"``) or a YAML
+    file by path (a distillation config when it has a ``distill`` section)."""
     if str(name_or_path) in PRESETS:
         return PRESETS[str(name_or_path)]
     path = Path(name_or_path)
     if not path.is_file():
         raise FileNotFoundError(f"config {str(name_or_path)!r}: not a preset ({', '.join(PRESETS)}) "
                                 "and no such YAML file")
-    return from_dict(TeacherConfig, yaml.safe_load(path.read_text()) or {})
+    values = yaml.safe_load(path.read_text()) or {}
+    return from_dict(DistillConfig if "distill" in values else TeacherConfig, values)
 
 
 def save_config(config: TeacherConfig, path: str | Path) -> Path:
@@ -271,7 +340,7 @@ def config_to_yaml(config: TeacherConfig) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
-def apply_overrides(config: TeacherConfig, overrides: list[str]) -> TeacherConfig:
+def apply_overrides(config: TeacherConfig | DistillConfig, overrides: list[str]) -> TeacherConfig | DistillConfig:
     """``apply_overrides(c, ["optim.lr=1e-4", "unet.channel_mult=[1,2,2]"])`` → a new config.
 
     Each override is ``section.key=value``; the value is parsed with ``yaml.safe_load`` and
@@ -287,7 +356,7 @@ def apply_overrides(config: TeacherConfig, overrides: list[str]) -> TeacherConfi
         if name not in values[section]:
             raise ValueError(_unknown_key_message(key, [f"{section}.{k}" for k in values[section]]))
         values[section][name] = value
-    return from_dict(TeacherConfig, values)
+    return from_dict(type(config), values)
 
 
 def _parse_override(override: str) -> tuple[str, Any]:

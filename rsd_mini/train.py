@@ -157,8 +157,138 @@ def _seeded_model(config: TeacherConfig) -> SwinUNet:
         return SwinUNet(config.unet)
 
 
-# --------------------------------------------------------------------- trainer
-class TeacherTrainer:
+# --------------------------------------------------------------------- the run
+class TrainingRun:
+    """What every trainer shares: the run folder, the JSON-lines log, atomic ``last.pt``
+    checkpoints, exact resume and the loop.
+
+    Subclasses set ``name``, ``device`` and ``sections`` (the config sections a checkpoint must
+    agree on to be resumed) and implement :meth:`update` (one optimisation step returning the
+    numbers to log, ``loss`` among them), :meth:`validate`, :meth:`state_dict` and
+    :meth:`load_state_dict`.
+    """
+
+    name = "run"
+    sections: tuple[str, ...] = ("diffusion", "unet")
+    device: torch.device
+
+    def __init__(self, config):
+        self.config = config
+        self.step, self.seconds = 0, 0.0
+        self.saved_step: int | None = None
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.config.train.out_dir)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    def update(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def validate(self) -> float:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def step_generator(self, step: int, stream: str = "diffusion") -> torch.Generator:
+        """A generator for update ``step`` (a pure function of seed, step and stream)."""
+        seed = step_seed(self.config.train.seed, step, stream)
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self, progress: bool = True, resume: bool = True, max_steps: int | None = None) -> dict:
+        """Train to ``train.iterations`` (or ``max_steps`` more updates, to split a run).
+
+        Resumes from ``out_dir/last.pt`` when it exists and ``resume``. Writes
+        ``out_dir/config.yaml``, appends JSON lines to ``out_dir/log.jsonl`` (means over each
+        logging window) and saves ``last.pt`` every ``checkpoint_every`` updates and at the end.
+        Returns the final step and the mean loss of the last logging window.
+        """
+        train = self.config.train
+        if resume and self.checkpoint_path.is_file():
+            self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
+            self._trim_log()
+        elif self.step == 0:
+            (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a fresh run, a fresh log
+        save_config(self.config, self.out_dir / "config.yaml")
+        end = train.iterations if max_steps is None else min(train.iterations, self.step + max_steps)
+        window, last = [], {}
+        with torch_settings(train.deterministic, train.num_threads), \
+                tqdm(total=train.iterations, initial=self.step, disable=not progress,
+                     desc=self.name, dynamic_ncols=True) as bar:
+            while self.step < end:
+                stats = self._timed_update()
+                window.append(stats)
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats['loss']:.4f}")
+                if self.step % train.log_every == 0 or self.step == end:
+                    last = self._log(_window_mean(window))
+                    window = []
+                if train.sample_every and self.step % train.sample_every == 0:
+                    self._log(dict(val_psnr=self.validate()))
+                if self.step % train.checkpoint_every == 0 or self.step == end:
+                    self.save()
+        return dict(step=self.step, loss=last.get("loss"), out_dir=str(self.out_dir))
+
+    def _timed_update(self) -> dict[str, float]:
+        start = time.perf_counter()
+        result = self.update()
+        self.step += 1
+        self.seconds += time.perf_counter() - start
+        return result
+
+    def _check_finite(self, loss: Tensor) -> None:
+        if not torch.isfinite(loss):
+            kept = (f"the last good checkpoint {self.checkpoint_path} (step {self.saved_step}) was "
+                    "kept" if self.saved_step is not None else "no checkpoint had been written yet")
+            raise FloatingPointError(f"step {self.step + 1}: loss is {float(loss)}, not finite; "
+                                     f"training stopped and {kept}")
+
+    def _trim_log(self) -> None:
+        """Drop log rows written after the checkpoint we resume from (they will be redone)."""
+        log = self.out_dir / "log.jsonl"
+        if log.is_file():
+            rows = [line for line in log.read_text().splitlines()
+                    if line and json.loads(line)["step"] <= self.step]
+            log.write_text("".join(row + "\n" for row in rows))
+
+    def _log(self, values: dict) -> dict:
+        record = dict(step=self.step, **values, seconds=round(self.seconds, 3))
+        with open(self.out_dir / "log.jsonl", "a") as file:
+            file.write(json.dumps(record) + "\n")
+        return record
+
+    # ----------------------------------------------------------------- checkpoints
+    def _check_compatible(self, saved: dict) -> None:
+        current = to_dict(self.config)
+        for section in self.sections:
+            if saved[section] != current[section]:
+                raise ValueError(f"{self.checkpoint_path}: trained with {section}={saved[section]}, "
+                                 f"but the config has {section}={current[section]}; use another "
+                                 "train.out_dir or pass resume=False")
+
+    def save(self) -> Path:
+        """Atomically write ``out_dir/last.pt``."""
+        save_checkpoint(self.checkpoint_path, self.state_dict())
+        self.saved_step = self.step
+        return self.checkpoint_path
+
+
+def _window_mean(window: list[dict[str, float]]) -> dict[str, float]:
+    """Mean of each logged number over the window; the learning rate is the last value."""
+    mean = {key: sum(row[key] for row in window) / len(window) for key in window[-1]}
+    return dict(mean, **{key: value for key, value in window[-1].items() if key.startswith("lr")})
+
+
+# --------------------------------------------------------------------- teacher
+class TeacherTrainer(TrainingRun):
     """Trains a ResShift teacher f_θ(x_t, y₀, t) ≈ x₀ (RSD_SPEC §1).
 
     Args:
@@ -172,11 +302,13 @@ class TeacherTrainer:
     ``diffusion`` (:class:`~rsd_mini.diffusion.ResShift`) and ``step`` (updates done).
     """
 
+    name = "teacher"
+
     def __init__(self, config: TeacherConfig, model: nn.Module | None = None,
                  dataset: Dataset | None = None, device: str | torch.device | None = None):
         if config.diffusion.latent:
             raise NotImplementedError(LATENT_NOT_READY)
-        self.config = config
+        super().__init__(config)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.amp = config.train.amp and self.device.type == "cuda"  # AMP only on CUDA
         diffusion = config.diffusion
@@ -188,23 +320,18 @@ class TeacherTrainer:
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.iterations)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
         self.ema = build_ema(self.model, config.train.ema_rate)
-        self.step, self.seconds = 0, 0.0
-        self.saved_step: int | None = None
         self._val_dataset: Dataset | None = None
 
     @property
     def ema_model(self) -> nn.Module:
         return self.ema.module
 
-    @property
-    def out_dir(self) -> Path:
-        return Path(self.config.train.out_dir)
+    def update(self) -> dict[str, float]:
+        """Update number ``step`` + 1 on its own batch (see :func:`make_batch`)."""
+        batch = make_batch(self.dataset, self.config.train.batch_size, self.config.train.seed, self.step)
+        self.model.train()
+        return self.train_step(batch, self.step_generator(self.step))
 
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out_dir / "last.pt"
-
-    # ----------------------------------------------------------------- one update
     def train_step(self, batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, float]:
         """One AdamW update on ``batch``; returns the mean loss, the gradient norm before
         clipping and the learning rate of this update.
@@ -223,8 +350,7 @@ class TeacherTrainer:
             loss = losses.float().sum() / x0.shape[0]
             self.scaler.scale(loss).backward()
             total += loss.detach()
-        if not torch.isfinite(total):
-            raise FloatingPointError(self._non_finite_message(float(total)))
+        self._check_finite(total)
         grad_norm = self._clip_gradients()
         lr = self.optimizer.param_groups[0]["lr"]
         self.scaler.step(self.optimizer)
@@ -237,74 +363,6 @@ class TeacherTrainer:
         self.scaler.unscale_(self.optimizer)
         max_norm = self.config.optim.grad_clip or math.inf
         return torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-
-    def _non_finite_message(self, loss: float) -> str:
-        kept = (f"the last good checkpoint {self.checkpoint_path} (step {self.saved_step}) was kept"
-                if self.saved_step is not None else "no checkpoint had been written yet")
-        return f"step {self.step + 1}: loss is {loss}, not finite; training stopped and {kept}"
-
-    def step_generator(self, step: int) -> torch.Generator:
-        """The generator of t and ε for update ``step`` (a pure function of seed and step)."""
-        seed = step_seed(self.config.train.seed, step, "diffusion")
-        return torch.Generator(device=self.device).manual_seed(seed)
-
-    # ----------------------------------------------------------------- the loop
-    def fit(self, progress: bool = True, resume: bool = True, max_steps: int | None = None) -> dict:
-        """Train to ``train.iterations`` (or ``max_steps`` more updates, to split a run).
-
-        Resumes from ``out_dir/last.pt`` when it exists and ``resume``. Writes
-        ``out_dir/config.yaml``, appends JSON lines to ``out_dir/log.jsonl`` and saves
-        ``last.pt`` every ``checkpoint_every`` updates and at the end. Returns the final step
-        and the mean loss of the last logging window.
-        """
-        train = self.config.train
-        if resume and self.checkpoint_path.is_file():
-            self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
-            self._trim_log()
-        elif self.step == 0:
-            (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a fresh run, a fresh log
-        save_config(self.config, self.out_dir / "config.yaml")
-        end = train.iterations if max_steps is None else min(train.iterations, self.step + max_steps)
-        window, last = [], {}
-        with torch_settings(train.deterministic, train.num_threads), \
-                tqdm(total=train.iterations, initial=self.step, disable=not progress,
-                     desc="teacher", dynamic_ncols=True) as bar:
-            self.model.train()
-            while self.step < end:
-                stats = self._timed_step()
-                window.append(stats["loss"])
-                bar.update(1)
-                bar.set_postfix(loss=f"{stats['loss']:.4f}")
-                if self.step % train.log_every == 0 or self.step == end:
-                    last = self._log(dict(stats, loss=sum(window) / len(window)))
-                    window = []
-                if train.sample_every and self.step % train.sample_every == 0:
-                    self._log(dict(val_psnr=self.validate()))
-                if self.step % train.checkpoint_every == 0 or self.step == end:
-                    self.save()
-        return dict(step=self.step, loss=last.get("loss"), out_dir=str(self.out_dir))
-
-    def _timed_step(self) -> dict[str, float]:
-        start = time.perf_counter()
-        batch = make_batch(self.dataset, self.config.train.batch_size, self.config.train.seed, self.step)
-        result = self.train_step(batch, self.step_generator(self.step))
-        self.step += 1
-        self.seconds += time.perf_counter() - start
-        return result
-
-    def _trim_log(self) -> None:
-        """Drop log rows written after the checkpoint we resume from (they will be redone)."""
-        log = self.out_dir / "log.jsonl"
-        if log.is_file():
-            rows = [line for line in log.read_text().splitlines()
-                    if line and json.loads(line)["step"] <= self.step]
-            log.write_text("".join(row + "\n" for row in rows))
-
-    def _log(self, values: dict) -> dict:
-        record = dict(step=self.step, **values, seconds=round(self.seconds, 3))
-        with open(self.out_dir / "log.jsonl", "a") as file:
-            file.write(json.dumps(record) + "\n")
-        return record
 
     # ----------------------------------------------------------------- validation
     @torch.no_grad()
@@ -342,17 +400,3 @@ class TeacherTrainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.seconds, self.saved_step = state["step"], state["seconds"], state["step"]
         set_rng_state(state["rng"])
-
-    def _check_compatible(self, saved: dict) -> None:
-        current = to_dict(self.config)
-        for section in ("diffusion", "unet"):
-            if saved[section] != current[section]:
-                raise ValueError(f"{self.checkpoint_path}: trained with {section}={saved[section]}, "
-                                 f"but the config has {section}={current[section]}; use another "
-                                 "train.out_dir or pass resume=False")
-
-    def save(self) -> Path:
-        """Atomically write ``out_dir/last.pt``."""
-        save_checkpoint(self.checkpoint_path, self.state_dict())
-        self.saved_step = self.step
-        return self.checkpoint_path

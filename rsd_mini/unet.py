@@ -48,6 +48,11 @@ class UNetConfig:
     window_size: int = 8
     mlp_ratio: float = 4.0
     cond_lq: bool = True
+    #: rsd-mini option, not in the official model (keep False to load official weights): the
+    #: output is ``lq + head(h)`` with a zero-initialised head, so an untrained network predicts
+    #: x̂₀ = y₀ (the upsampled LR) and training only learns the correction. Needs ``lq`` in the
+    #: space of x₀ (pixel-space ResShift, where lq = y₀).
+    lq_residual: bool = False
 
     def __post_init__(self):
         for name in ("num_res_blocks", "attention_resolutions", "channel_mult"):
@@ -70,6 +75,8 @@ class UNetConfig:
         if self.swin_embed_dim % self.num_head_channels:
             raise ValueError(f"num_head_channels={self.num_head_channels}: expected a divisor of "
                              f"swin_embed_dim={self.swin_embed_dim}")
+        if self.lq_residual and not self.cond_lq:
+            raise ValueError("lq_residual=True with cond_lq=False: the residual needs the lq input")
         if self.image_size % self.size_multiple:
             raise ValueError(f"image_size={self.image_size}: expected a multiple of "
                              f"{self.size_multiple} (window × 2^downsamplings)")
@@ -90,7 +97,7 @@ UNET_PRESETS: dict[str, UNetConfig] = {
     # one ResBlock per level, Swin layers at the two coarsest resolutions, window 4.
     "tiny": UNetConfig(image_size=64, model_channels=32, channel_mult=(1, 2, 2, 4),
                        num_res_blocks=(1, 1, 1, 1), attention_resolutions=(16, 8),
-                       swin_embed_dim=64, window_size=4, mlp_ratio=2.0),
+                       swin_embed_dim=64, window_size=4, mlp_ratio=2.0, lq_residual=True),
 }
 
 
@@ -309,32 +316,55 @@ class SwinUNet(nn.Module):
                 self.output_blocks.append(TimestepSequential(*layers))
         self.out = nn.Sequential(group_norm(ch), nn.SiLU(),
                                  nn.Conv2d(ch, config.out_channels, 3, padding=1))
+        if config.lq_residual:
+            nn.init.zeros_(self.out[-1].weight)
+            nn.init.zeros_(self.out[-1].bias)
 
     def _resblock(self, channels: int, out_channels: int) -> ResBlock:
         c = self.config
         return ResBlock(channels, c.model_channels * 4, out_channels, c.dropout, c.use_scale_shift_norm)
 
-    def forward(self, x: Tensor, t: Tensor, lq: Tensor | None = None) -> Tensor:
-        self._check_input(x, t, lq)
+    def forward(self, x: Tensor, t: Tensor, lq: Tensor | None = None,
+                noise: Tensor | None = None) -> Tensor:
+        """x̂₀ from the scaled x_t, integer timesteps t, the LR condition and, for an RSD
+        student (RSD_SPEC §4a "Initialisation"), the extra noise input channel(s) ε₁."""
+        h, emb, skips = self._encode(x, t, lq, noise)
+        for block in self.output_blocks:
+            h = block(torch.cat([h, skips.pop()], dim=1), emb)
+        return self.out(h) + lq.to(h.dtype) if self.config.lq_residual else self.out(h)
+
+    def bottleneck(self, x: Tensor, t: Tensor, lq: Tensor | None = None,
+                   noise: Tensor | None = None) -> Tensor:
+        """The middle-block features (B, C_max, H/2^L, W/2^L), which RSD's GAN head reads."""
+        return self._encode(x, t, lq, noise)[0]
+
+    def _encode(self, x: Tensor, t: Tensor, lq: Tensor | None,
+                noise: Tensor | None) -> tuple[Tensor, Tensor, list[Tensor]]:
+        inputs = [x] + [v.to(x.dtype) for v in (lq, noise) if v is not None]
+        self._check_input(inputs, t, lq)
         emb = self.time_embed(timestep_embedding(t, self.config.model_channels))
-        h = torch.cat([x, lq.to(x.dtype)], dim=1) if lq is not None else x
-        skips = []
+        h, skips = torch.cat(inputs, dim=1), []
         for block in self.input_blocks:
             h = block(h, emb)
             skips.append(h)
-        h = self.middle_block(h, emb)
-        for block in self.output_blocks:
-            h = block(torch.cat([h, skips.pop()], dim=1), emb)
-        return self.out(h)
+        return self.middle_block(h, emb), emb, skips
 
-    def _check_input(self, x: Tensor, t: Tensor, lq: Tensor | None) -> None:
-        channels = x.shape[1] + (lq.shape[1] if lq is not None else 0)
+    @property
+    def bottleneck_channels(self) -> int:
+        return self.config.model_channels * self.config.channel_mult[-1]
+
+    def _check_input(self, inputs: list[Tensor], t: Tensor, lq: Tensor | None) -> None:
+        x, channels = inputs[0], sum(v.shape[1] for v in inputs)
         if channels != self.config.in_channels:
-            raise ValueError(f"x_t and lq have {channels} channels together: expected "
+            raise ValueError(f"x_t, lq and noise have {channels} channels together: expected "
                              f"in_channels={self.config.in_channels}")
-        if lq is not None and lq.shape[2:] != x.shape[2:]:
-            raise ValueError(f"lq has size {tuple(lq.shape[2:])}: expected the size of x_t "
-                             f"{tuple(x.shape[2:])}")
+        for v in inputs[1:]:
+            if v.shape[2:] != x.shape[2:]:
+                raise ValueError(f"lq/noise has size {tuple(v.shape[2:])}: expected the size of "
+                                 f"x_t {tuple(x.shape[2:])}")
+        if self.config.lq_residual and (lq is None or lq.shape[1] != self.config.out_channels):
+            raise ValueError(f"lq={None if lq is None else tuple(lq.shape)}: lq_residual=True "
+                             f"needs an lq of out_channels={self.config.out_channels} channels")
         m = self.config.size_multiple
         if x.shape[2] % m or x.shape[3] % m:
             raise ValueError(f"x_t has size {tuple(x.shape[2:])}: expected multiples of {m}; pad "

@@ -51,7 +51,7 @@ def test_timestep_embedding_is_cos_then_sin():
 
 @pytest.mark.parametrize("bad, match", [
     (dict(x=torch.zeros(1, 3, 48, 48), lq=torch.zeros(1, 3, 48, 48)), "multiples of 32"),
-    (dict(lq=torch.zeros(1, 3, 32, 32)), "lq has size"),
+    (dict(lq=torch.zeros(1, 3, 32, 32)), "lq/noise has size"),
     (dict(lq=torch.zeros(1, 1, 64, 64)), "in_channels=6"),
     (dict(t=torch.zeros(1)), "integer timesteps"),
 ])
