@@ -128,16 +128,24 @@ class ResShift:
         eta, sqrt_eta = _at(self.etas, t, x0), _at(self.sqrt_etas, t, x0)
         return x0 + eta * (y - x0) + self.kappa * sqrt_eta * noise
 
-    def posterior(self, x0: Tensor, x_t: Tensor, t: Tensor | int) -> tuple[Tensor, Tensor]:
+    def posterior(self, x0: Tensor, x_t: Tensor, t: Tensor | int,
+                  s: int | None = None) -> tuple[Tensor, Tensor]:
         """Mean and variance of q(x_{t−1} | x_t, x₀, y₀) (RSD Eq. 4).
 
         mean = (η_{t−1}/η_t) x_t + (α_t/η_t) x₀ and variance = κ² (η_{t−1}/η_t) α_t; y₀ drops
         out of the mean because x_t already carries it. At t=1 (index 0) the variance is 0.
+
+        ``s``: an earlier index to jump to, q(x_s | x_t, x₀, y₀) with η_{t−1} → η_s (the
+        "respaced" sampler that visits a subset of the trained timesteps; notebook 03 derives it).
         """
         _check_same_shape(x0=x0, x_t=x_t)
         t = self._timesteps(t, x0.shape[0], x0.device)
-        mean = _at(self.posterior_mean_coef1, t, x_t) * x_t + _at(self.posterior_mean_coef2, t, x0) * x0
-        return mean, _at(self.posterior_variance, t, x0).expand_as(x0)
+        if s is None or bool((t == s + 1).all()):
+            mean = _at(self.posterior_mean_coef1, t, x_t) * x_t + _at(self.posterior_mean_coef2, t, x0) * x0
+            return mean, _at(self.posterior_variance, t, x0).expand_as(x0)
+        eta_t, eta_s = _at(self.etas, t, x0), float(self.etas[s])
+        ratio = eta_s / eta_t
+        return ratio * x_t + (1 - ratio) * x0, (self.kappa ** 2 * ratio * (eta_t - eta_s)).expand_as(x0)
 
     def prior_sample(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
         """x_T = y₀ + κ√η_T ε, the start of sampling (std 1.98 for κ=2; RSD_SPEC §1)."""
@@ -186,33 +194,51 @@ class ResShift:
 
     def sample_progressive(self, model: Denoiser, y: Tensor, lq: Tensor | None = None,
                            noise: Tensor | None = None, generator: torch.Generator | None = None,
-                           latent: bool = True, clip: bool | None = None) -> Iterator[SampleStep]:
+                           latent: bool = True, clip: bool | None = None,
+                           calls: int | None = None) -> Iterator[SampleStep]:
         """Ancestral sampling (RSD_SPEC §1): x_T from the prior, then for i = T−1..0 draw
         x_{t−1} ~ N(posterior mean at x̂₀ = f_θ(x_t), posterior variance); the last step
         returns x̂₀ exactly. Yields one :class:`SampleStep` per network call (NFE = T).
 
         ``clip`` defaults to the official choice: clamp x̂₀ in pixel space, not in latents.
+        ``calls``: visit only that many trained timesteps (:func:`respaced_indices`), jumping
+        with the skip posterior; ``None`` = all T.
         """
         clip = (not latent) if clip is None else clip
         lq = y if lq is None else lq
         if noise is None:
             noise = _randn_like(y, generator)
+        visit = respaced_indices(self.steps, self.steps if calls is None else calls)
         x = self.prior_sample(y, noise)
-        for i in reversed(range(self.steps)):
+        for i, s in zip(visit, [*visit[1:], None]):
             t = torch.full((y.shape[0],), i, device=y.device, dtype=torch.long)
             with torch.no_grad():
                 pred = self.predict_x0(model, x, t, lq, latent, clip)
-                mean, variance = self.posterior(pred, x, t)
-                x = mean + variance.sqrt() * _randn_like(x, generator) if i > 0 else mean
+                if s is None:
+                    x = pred
+                else:
+                    mean, variance = self.posterior(pred, x, t, s)
+                    x = mean + variance.sqrt() * _randn_like(x, generator)
             yield SampleStep(t=i, x=x, pred_x0=pred)
 
     def sample(self, model: Denoiser, y: Tensor, lq: Tensor | None = None,
                noise: Tensor | None = None, generator: torch.Generator | None = None,
                latent: bool = True, clip: bool | None = None,
-               return_trajectory: bool = False) -> Tensor | tuple[Tensor, list[SampleStep]]:
-        """Run all T ancestral steps; returns x̂₀ (and the list of steps if asked)."""
-        steps = list(self.sample_progressive(model, y, lq, noise, generator, latent, clip))
+               return_trajectory: bool = False,
+               calls: int | None = None) -> Tensor | tuple[Tensor, list[SampleStep]]:
+        """Run all T ancestral steps (or ``calls`` of them); returns x̂₀ (and the steps if asked)."""
+        steps = list(self.sample_progressive(model, y, lq, noise, generator, latent, clip, calls))
         return (steps[-1].x, steps) if return_trajectory else steps[-1].x
+
+
+def respaced_indices(steps: int, calls: int) -> list[int]:
+    """``calls`` timestep indices spread evenly from T − 1 down to 0, descending ([T − 1] for
+    one call): the subset a respaced sampler visits."""
+    if not isinstance(calls, int) or not 1 <= calls <= steps:
+        raise ValueError(f"calls={calls!r}: expected an integer number of network calls in [1, {steps}]")
+    if calls == 1:
+        return [steps - 1]
+    return sorted({round((steps - 1) * (1 - k / (calls - 1))) for k in range(calls)}, reverse=True)
 
 
 def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -1,8 +1,11 @@
 """The tiny end-to-end reproduction: the README's main command (``make reproduce``).
 
-Trains (or resumes) the tiny ResShift teacher on the built-in mini dataset, samples it with all
-T ancestral steps on the held-out validation crops, and writes the metrics (Y-channel PSNR /
-SSIM against the bicubic-upsampled LR) and the figures. Later issues add the RSD student.
+1. Train (or resume, or load when finished) the tiny ResShift teacher on the mini dataset.
+2. Distil it into a one-step RSD student (:mod:`rsd_mini.distill_train`).
+3. Evaluate on the held-out validation crops: bicubic ↑4, the teacher with all T ancestral
+   steps, the teacher's own one-step prediction x̂₀ = f*(x_T) and the student (1 step): Y-channel
+   PSNR / SSIM, network calls (NFE) and wall time per image, measured in the same run.
+4. Write the metrics JSON and the figures.
 """
 
 from __future__ import annotations
@@ -10,17 +13,23 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from rsd_mini.config import TeacherConfig, apply_overrides, load_config
+from rsd_mini.config import DistillConfig, TeacherConfig, apply_overrides, load_config
 from rsd_mini.diffusion import ResShift
+from rsd_mini.distill import one_step_sample
+from rsd_mini.distill_train import RSDTrainer
 from rsd_mini.metrics import psnr, ssim, to_unit_range
 from rsd_mini.train import TeacherTrainer, build_dataset, pixel_space_pair, stack_items
 
+#: ``sampler(y₀, generator) -> x̂₀`` in pixel space, [−1, 1].
+Sampler = Callable[[Tensor, torch.Generator], Tensor]
 
-def validation_batch(config: TeacherConfig, limit: int | None = None) -> dict[str, Tensor]:
+
+def validation_batch(config: TeacherConfig | DistillConfig, limit: int | None = None) -> dict[str, Tensor]:
     """All (or the first ``limit``) validation crops of the configured dataset, stacked."""
     dataset = build_dataset(config.data, config.train.seed, split="val")
     if dataset is None:
@@ -29,28 +38,46 @@ def validation_batch(config: TeacherConfig, limit: int | None = None) -> dict[st
     return stack_items(dataset, list(range(count)))
 
 
-@torch.no_grad()
-def evaluate_teacher(model: nn.Module, process: ResShift, batch: dict[str, Tensor], scale: int,
-                     seed: int = 0, chunk: int = 8) -> dict:
-    """PSNR/SSIM (Y channel) of T-step pixel-space teacher samples and of the bicubic input.
+def teacher_sampler(model: nn.Module, process: ResShift) -> Sampler:
+    """All T ancestral steps of the teacher (NFE = T)."""
+    return lambda y, generator: process.sample(model, y, generator=generator, latent=False)
 
-    Returns per-image lists, their means, the samples, and the wall time per image.
+
+def one_step_sampler(model: nn.Module, process: ResShift, noise_channels: int) -> Sampler:
+    """One call at t = T from the prior (NFE = 1): the RSD student (``noise_channels`` ≥ 1) or,
+    with 0, the teacher's own x̂₀ prediction (the conditional-mean baseline)."""
+    return lambda y, generator: one_step_sample(process, model, y, y, noise_channels, generator,
+                                                latent=False)
+
+
+def bicubic_sampler(y: Tensor, generator: torch.Generator) -> Tensor:
+    """The input itself: y₀ = bicubic ↑ of the LR image (NFE = 0)."""
+    return y
+
+
+@torch.no_grad()
+def evaluate(samplers: dict[str, tuple[Sampler, int]], batch: dict[str, Tensor], scale: int,
+             seed: int = 0, chunk: int = 8) -> dict:
+    """Y-channel PSNR / SSIM of each ``name: (sampler, nfe)`` against the HR crops.
+
+    Every method gets a generator seeded with ``seed`` and the same chunks, and is timed in
+    this run, so the wall times are comparable. Returns ``{"num_images", "methods": {name:
+    {psnr, ssim (per image), mean_psnr, mean_ssim, nfe, seconds_per_image}}, "images": {name:
+    tensor}, "hr": tensor}``.
     """
     x0, y = pixel_space_pair(batch, scale)
-    generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    samples = torch.cat([process.sample(model, y_chunk, generator=generator, latent=False)
-                         for y_chunk in y.split(chunk)])
-    seconds = (time.perf_counter() - start) / len(y)
     target = to_unit_range(x0)
-    result = {"num_images": len(y), "nfe": process.steps, "seconds_per_image": seconds}
-    for name, image in (("bicubic", y), ("teacher", samples)):
-        image = to_unit_range(image)
-        result[name] = {"psnr": psnr(image, target).tolist(), "ssim": ssim(image, target).tolist()}
-        for metric in ("psnr", "ssim"):
-            values = result[name][metric]
-            result[name][f"mean_{metric}"] = sum(values) / len(values)
-    result["samples"], result["bicubic_images"], result["hr_images"] = samples, y, x0
+    result = {"num_images": len(y), "methods": {}, "images": {}, "hr": x0}
+    for name, (sampler, nfe) in samplers.items():
+        generator = torch.Generator().manual_seed(seed)
+        start = time.perf_counter()
+        images = torch.cat([sampler(y_chunk, generator) for y_chunk in y.split(chunk)])
+        seconds = (time.perf_counter() - start) / len(y)
+        unit = to_unit_range(images)
+        scores = {"psnr": psnr(unit, target).tolist(), "ssim": ssim(unit, target).tolist()}
+        scores.update({f"mean_{k}": sum(v) / len(v) for k, v in list(scores.items())})
+        result["methods"][name] = dict(scores, nfe=nfe, seconds_per_image=seconds)
+        result["images"][name] = images
     return result
 
 
@@ -62,43 +89,67 @@ def train_tiny_teacher(out_dir: Path, overrides: list[str] = (), progress: bool 
     return trainer
 
 
-def run_tiny(out: Path, figures: Path, overrides: list[str] = (), progress: bool = True,
-             val_images: int | None = None) -> dict:
-    """Teacher training → evaluation on the held-out crops (all, or the first ``val_images``)
-    → figures; returns the summary written to JSON."""
+def distill_tiny_student(teacher: TeacherTrainer, out_dir: Path, overrides: list[str] = (),
+                         progress: bool = True) -> RSDTrainer:
+    """Distil the tiny teacher's EMA weights with the ``rsd-tiny`` preset in ``out_dir``."""
+    config = apply_overrides(load_config("rsd-tiny"), [
+        *overrides, f"distill.teacher={teacher.checkpoint_path}", f"train.out_dir={out_dir}"])
+    trainer = RSDTrainer(config, teacher=teacher.ema_model, device="cpu")
+    trainer.fit(progress=progress)
+    return trainer
+
+
+def run_tiny(out: Path, figures: Path, overrides: list[str] = (), student_overrides: list[str] = (),
+             progress: bool = True, val_images: int | None = None) -> dict:
+    """Teacher → student → evaluation on the held-out crops (all, or the first
+    ``val_images``) → metrics JSON and figures; returns the summary written to JSON."""
     out, figures = Path(out), Path(figures)
     figures.mkdir(parents=True, exist_ok=True)
-    trainer = train_tiny_teacher(out / "teacher", overrides, progress)
-    config = trainer.config
-    batch = validation_batch(config, val_images)
-    evaluation = evaluate_teacher(trainer.ema_model.eval(), trainer.diffusion, batch,
-                                  config.data.scale, seed=config.train.seed)
-    summary = _summary(trainer, evaluation)
-    (out / "teacher_metrics.json").write_text(json.dumps(summary, indent=1))
-    (figures / "tiny_teacher_metrics.json").write_text(json.dumps(summary, indent=1))
-    _write_figures(trainer, batch, evaluation, figures)
+    teacher = train_tiny_teacher(out / "teacher", overrides, progress)
+    student = distill_tiny_student(teacher, out / "student", student_overrides, progress)
+    process, channels = teacher.diffusion, student.config.distill.noise_channels
+    samplers = {
+        "bicubic": (bicubic_sampler, 0),
+        "teacher": (teacher_sampler(teacher.ema_model.eval(), process), process.steps),
+        "teacher_1step": (one_step_sampler(teacher.ema_model.eval(), process, 0), 1),
+        "student": (one_step_sampler(student.ema_model.eval(), process, channels), 1),
+    }
+    batch = validation_batch(teacher.config, val_images)
+    evaluation = evaluate(samplers, batch, teacher.config.data.scale, seed=teacher.config.train.seed)
+    summary = _summary(teacher, student, evaluation)
+    for path in (out / "metrics.json", figures / "tiny_metrics.json"):
+        path.write_text(json.dumps(summary, indent=1))
+    _write_figures(teacher, student, batch, evaluation, figures)
     return summary
 
 
-def _summary(trainer: TeacherTrainer, evaluation: dict) -> dict:
-    keep = ("num_images", "nfe", "seconds_per_image", "bicubic", "teacher")
-    return dict({k: evaluation[k] for k in keep}, steps_trained=trainer.step,
-                train_seconds=round(trainer.seconds, 1), checkpoint=str(trainer.checkpoint_path))
+def _summary(teacher: TeacherTrainer, student: RSDTrainer, evaluation: dict) -> dict:
+    methods = evaluation["methods"]
+    return dict(num_images=evaluation["num_images"], methods=methods,
+                speedup=methods["teacher"]["seconds_per_image"] / methods["student"]["seconds_per_image"],
+                teacher=dict(steps_trained=teacher.step, train_seconds=round(teacher.seconds, 1),
+                             checkpoint=str(teacher.checkpoint_path)),
+                student=dict(steps_trained=student.step, train_seconds=round(student.seconds, 1),
+                             checkpoint=str(student.checkpoint_path)))
 
 
-def _write_figures(trainer: TeacherTrainer, batch: dict[str, Tensor], evaluation: dict,
-                   figures: Path) -> None:
+def _write_figures(teacher: TeacherTrainer, student: RSDTrainer, batch: dict[str, Tensor],
+                   evaluation: dict, figures: Path) -> None:
     from rsd_mini import viz
 
-    shown = slice(0, 6)
+    shown, images = slice(0, 6), evaluation["images"]
+    steps = teacher.diffusion.steps
     fig = viz.image_grid(
-        [evaluation["bicubic_images"][shown], evaluation["samples"][shown], evaluation["hr_images"][shown]],
-        row_titles=["bicubic ↑4 (input y₀)", f"tiny teacher, T={trainer.diffusion.steps} steps", "ground truth"])
-    fig.savefig(figures / "tiny_teacher_samples.png", dpi=120, bbox_inches="tight")
-    viz.plot_loss_curve(trainer.out_dir / "log.jsonl").savefig(
-        figures / "tiny_teacher_loss.png", dpi=120, bbox_inches="tight")
-    x0, y = pixel_space_pair({k: v[:1] for k, v in batch.items()}, trainer.config.data.scale)
-    _, steps = trainer.diffusion.sample(trainer.ema_model, y, latent=False, return_trajectory=True,
-                                        generator=torch.Generator().manual_seed(0))
-    viz.plot_trajectory(steps).savefig(figures / "tiny_teacher_trajectory.png", dpi=120,
-                                       bbox_inches="tight")
+        [images["bicubic"][shown], images["teacher"][shown], images["student"][shown], evaluation["hr"][shown]],
+        row_titles=["bicubic ↑4 (input y₀)", f"teacher, T={steps} steps", "RSD student, 1 step",
+                    "ground truth"])
+    fig.savefig(figures / "tiny_samples.png", dpi=120, bbox_inches="tight")
+    for run, name, keys in ((teacher, "teacher", ("loss",)),
+                            (student, "student", ("loss", "fake_loss", "normaliser"))):
+        viz.plot_training_curves(run.out_dir / "log.jsonl", keys).savefig(
+            figures / f"tiny_{name}_loss.png", dpi=120, bbox_inches="tight")
+    x0, y = pixel_space_pair({k: v[:1] for k, v in batch.items()}, teacher.config.data.scale)
+    _, trajectory = teacher.diffusion.sample(teacher.ema_model, y, latent=False, return_trajectory=True,
+                                             generator=torch.Generator().manual_seed(0))
+    viz.plot_trajectory(trajectory).savefig(figures / "tiny_teacher_trajectory.png", dpi=120,
+                                            bbox_inches="tight")

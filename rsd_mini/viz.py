@@ -185,6 +185,17 @@ def plot_loss_curve(log: str | os.PathLike | Iterable[dict], key: str = "loss", 
     return ax.figure
 
 
+def plot_training_curves(log: str | os.PathLike | Iterable[dict], keys: Sequence[str]) -> Figure:
+    """One panel per logged ``key`` (e.g. the student loss, the fake loss and the SiD
+    normaliser of a distillation run); a log scale where all values are positive."""
+    rows = list(_read_log(log))
+    fig = Figure(figsize=(4 * len(keys), 3.2), layout="constrained")
+    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys):
+        positive = all(row[key] > 0 for row in rows if key in row)
+        plot_loss_curve(rows, key=key, ax=ax, log_scale=positive)
+    return fig
+
+
 def kernel_grid(kernels: Sequence[Tensor], titles: Sequence[str] | None = None, size: float = 1.8) -> Figure:
     """Blur kernels (2-D tensors) side by side, each scaled to its own maximum |value|.
 

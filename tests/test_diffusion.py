@@ -171,3 +171,45 @@ def test_training_loss_feeds_the_scaled_input_and_integer_t():
     torch.testing.assert_close(seen["x"], expected)
     assert seen["t"].dtype == torch.long and seen["lq"].shape[1] == 1
     assert math.isclose(process.kappa, 2.0)
+
+
+def test_respaced_sampling_visits_a_subset_and_all_calls_is_the_full_chain():
+    from rsd_mini.diffusion import respaced_indices
+
+    process = ResShift.from_preset("resshift-v1")
+    assert respaced_indices(15, 15) == list(range(14, -1, -1))
+    assert respaced_indices(15, 4) == [14, 9, 5, 0] and respaced_indices(15, 1) == [14]
+    with pytest.raises(ValueError, match="calls=0"):
+        respaced_indices(15, 0)
+    seen = []
+
+    def model(x, t, lq=None):
+        seen.append(int(t[0]))
+        return 0.5 * lq
+
+    y = torch.rand(2, 3, 8, 8) * 2 - 1
+    full = process.sample(model, y, generator=torch.Generator().manual_seed(0))
+    again = process.sample(model, y, generator=torch.Generator().manual_seed(0), calls=15)
+    assert torch.equal(full, again)
+    seen.clear()
+    one = process.sample(model, y, generator=torch.Generator().manual_seed(0), calls=4)
+    assert seen == [14, 9, 5, 0] and torch.allclose(one, 0.5 * y)
+
+
+def test_skip_posterior_with_s_equal_t_minus_1_is_the_one_step_posterior():
+    process = ResShift.from_preset("resshift-v1")
+    x0, x_t = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    for t in range(1, 15):
+        expected = process.posterior(x0, x_t, t)
+        jump = process.posterior(x0, x_t, t, s=t - 1)
+        torch.testing.assert_close(jump, expected)
+    # Jumping t → s keeps the marginal: x_t ~ q(x_t | x₀, y₀) pushed through q(x_s | x_t, x₀, y₀)
+    # has mean x₀ + η_s e₀ and variance κ²η_s (the means are linear, so check with y₀ = x₀ + e₀).
+    x0, e0 = torch.zeros(1, 1, 1, 1, dtype=torch.float64), torch.ones(1, 1, 1, 1, dtype=torch.float64)
+    for t, s in ((10, 3), (14, 0), (5, 2)):
+        mean_t = x0 + process.etas[t] * e0
+        c_t = (process.posterior(torch.zeros_like(x0), torch.ones_like(x0), t, s=s)[0]).item()
+        mean, var = process.posterior(x0, mean_t, t, s=s)
+        assert torch.allclose(mean, x0 + process.etas[s] * e0)
+        assert math.isclose(c_t ** 2 * process.kappa ** 2 * process.etas[t] + var.item(),
+                            process.kappa ** 2 * process.etas[s], rel_tol=1e-10)

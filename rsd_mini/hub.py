@@ -1,0 +1,119 @@
+"""Ready-to-use super-resolution models: the shipped tiny checkpoints and any training run.
+
+``rsd_mini.load("tiny-student")`` (or ``"tiny-teacher"``, or a path to a run's ``last.pt`` or a
+shipped file) returns an :class:`SRModel`: the network, its ResShift process and how to call it
+(T ancestral steps for a teacher, one step for an RSD student).
+
+Shipped files (``data/checkpoints/*.pt``) hold the EMA weights in float16 (to keep the repository
+small; loaded back as float32), the full config, and a ``meta`` record: the command that trained
+them, the seed, the training time and the held-out metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from rsd_mini.checkpoint import load_checkpoint, save_checkpoint
+from rsd_mini.config import DistillConfig, TeacherConfig, from_dict
+from rsd_mini.degradations import bicubic_upsample
+from rsd_mini.diffusion import ResShift
+from rsd_mini.distill import add_noise_channels, one_step_sample
+from rsd_mini.unet import SwinUNet
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+
+#: Names of the shipped checkpoints.
+SHIPPED: dict[str, Path] = {
+    "tiny-teacher": CHECKPOINT_DIR / "tiny_teacher.pt",
+    "tiny-student": CHECKPOINT_DIR / "tiny_student.pt",
+}
+
+
+@dataclass
+class SRModel:
+    """A pixel-space ResShift teacher or RSD student with what it needs to super-resolve.
+
+    ``kind``: ``"teacher"`` (``nfe`` = T ancestral steps) or ``"student"`` (one step, with
+    ``noise_channels`` extra noise inputs). ``scale``: the upscaling factor. ``meta``: how it
+    was trained (shipped files) or ``{}``.
+    """
+
+    network: nn.Module
+    process: ResShift
+    kind: str
+    scale: int
+    noise_channels: int = 0
+    meta: dict | None = None
+
+    @property
+    def nfe(self) -> int:
+        return self.process.steps if self.kind == "teacher" else 1
+
+    @property
+    def size_multiple(self) -> int:
+        """Input LR sizes × ``scale`` must be multiples of this (window × 2^downsamplings)."""
+        return self.network.config.size_multiple
+
+    def to(self, device: str | torch.device) -> "SRModel":
+        self.network.to(device)
+        return self
+
+    @torch.no_grad()
+    def sr(self, lq: Tensor, generator: torch.Generator | None = None, calls: int | None = None) -> Tensor:
+        """Super-resolve LR images (B, 3, h, w) in [−1, 1] → (B, 3, h·scale, w·scale) in [−1, 1].
+
+        A teacher runs ``calls`` of its T steps (default all); a student one step. The sizes
+        must already fit the network (:meth:`size_multiple`); :mod:`rsd_mini.upscale` pads and
+        tiles arbitrary images.
+        """
+        if lq.ndim != 4 or lq.shape[1] != 3:
+            raise ValueError(f"lq has shape {tuple(lq.shape)}: expected (B, 3, h, w)")
+        y = bicubic_upsample(lq, scale=self.scale)
+        if self.kind == "student":
+            if calls not in (None, 1):
+                raise ValueError(f"calls={calls}: an RSD student makes exactly one call")
+            return one_step_sample(self.process, self.network, y, y, self.noise_channels, generator, latent=False)
+        return self.process.sample(self.network, y, generator=generator, latent=False, calls=calls)
+
+
+def _process(config: TeacherConfig | DistillConfig) -> ResShift:
+    d = config.diffusion
+    return ResShift(d.steps, d.kappa, d.min_noise_level, d.etas_end, d.power)
+
+
+def from_state(state: dict) -> SRModel:
+    """An :class:`SRModel` from a teacher or distillation checkpoint (run or shipped)."""
+    values = state["config"]
+    config = from_dict(DistillConfig if "distill" in values else TeacherConfig, values)
+    if config.diffusion.latent:
+        raise NotImplementedError("latent-space models need the VQ-f4 autoencoder (issue #5)")
+    network = SwinUNet(config.unet)
+    kind, channels = "teacher", 0
+    if isinstance(config, DistillConfig):
+        kind, channels = "student", config.distill.noise_channels
+        network = add_noise_channels(network, channels)
+    network.load_state_dict({k: v.float() for k, v in state["ema"].items()})
+    return SRModel(network.eval().requires_grad_(False), _process(config), kind, config.data.scale,
+                   channels, state.get("meta", {}))
+
+
+def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> SRModel:
+    """``load("tiny-student")``, ``load("tiny-teacher")`` or ``load("runs/tiny/student/last.pt")``."""
+    path = SHIPPED.get(str(name_or_path), Path(name_or_path))
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(name_or_path)!r}: not a shipped name "
+                                f"({', '.join(SHIPPED)}) and no such file")
+    return from_state(load_checkpoint(path)).to(device)
+
+
+def export(run_checkpoint: str | Path, out: str | Path, meta: dict) -> Path:
+    """Write a shippable file from a run's ``last.pt``: EMA weights in float16, config, ``meta``."""
+    state = load_checkpoint(run_checkpoint)
+    small = dict(ema={k: v.half() if v.is_floating_point() else v for k, v in state["ema"].items()},
+                 config=state["config"], meta=dict(meta, steps_trained=state["step"],
+                                                   train_seconds=round(state["seconds"], 1)))
+    return save_checkpoint(out, small)

@@ -1,0 +1,64 @@
+"""Loading runs and shipped checkpoints as ready super-resolution models (rsd_mini.hub)."""
+
+import pytest
+import torch
+
+import rsd_mini
+from rsd_mini import hub
+from rsd_mini.config import apply_overrides, load_config
+from rsd_mini.distill_train import RSDTrainer
+from rsd_mini.train import TeacherTrainer
+
+SMALL = ["data.crop_size=32", "unet.image_size=32", "unet.channel_mult=[1,2]", "unet.num_res_blocks=[1,1]",
+         "unet.attention_resolutions=[8]", "train.batch_size=2", "train.iterations=1"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    teacher = TeacherTrainer(apply_overrides(load_config("tiny"), [*SMALL, f"train.out_dir={root / 'teacher'}"]),
+                             device="cpu")
+    teacher.fit(progress=False)
+    student = RSDTrainer(apply_overrides(load_config("rsd-tiny"), [*SMALL, "distill.fake_steps=1",
+                                                                   f"train.out_dir={root / 'student'}"]),
+                         teacher=teacher.ema_model, device="cpu")
+    student.fit(progress=False)
+    return teacher, student
+
+
+def test_a_teacher_run_loads_with_its_ema_weights_and_T_calls(runs):
+    teacher, _ = runs
+    model = hub.load(teacher.checkpoint_path)
+    assert model.kind == "teacher" and model.nfe == 15 and model.scale == 4
+    for key, value in teacher.ema_model.state_dict().items():
+        assert torch.equal(model.network.state_dict()[key], value)
+    lq = torch.rand(2, 3, 8, 8) * 2 - 1
+    out = model.sr(lq, torch.Generator().manual_seed(0), calls=2)
+    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
+
+
+def test_a_student_run_makes_one_call_and_is_seeded(runs):
+    _, student = runs
+    model = rsd_mini.load(student.checkpoint_path)
+    assert model.kind == "student" and model.nfe == 1 and model.noise_channels == 1
+    lq = torch.rand(1, 3, 8, 8) * 2 - 1
+    a = model.sr(lq, torch.Generator().manual_seed(1))
+    assert torch.equal(a, model.sr(lq, torch.Generator().manual_seed(1)))
+    with pytest.raises(ValueError, match="calls=4"):
+        model.sr(lq, calls=4)
+
+
+def test_export_halves_the_file_and_keeps_the_function(runs, tmp_path):
+    _, student = runs
+    shipped = hub.export(student.checkpoint_path, tmp_path / "s.pt", meta={"command": "test", "seed": 0})
+    assert shipped.stat().st_size < 0.6 * student.checkpoint_path.stat().st_size
+    full, small = hub.load(student.checkpoint_path), hub.load(shipped)
+    assert small.meta["command"] == "test" and small.meta["steps_trained"] == 1
+    lq = torch.rand(1, 3, 8, 8) * 2 - 1
+    difference = (full.sr(lq, torch.Generator().manual_seed(0)) - small.sr(lq, torch.Generator().manual_seed(0)))
+    assert float(difference.abs().max()) < 2e-2  # float16 storage
+
+
+def test_unknown_name_lists_the_shipped_ones():
+    with pytest.raises(FileNotFoundError, match="tiny-student"):
+        hub.load("tiny-studnet")
