@@ -392,7 +392,7 @@ check_ema(ema_updates_to_forget)
 # * `rsd_mini/train.py`: `TeacherTrainer` (`fit`, `train_step`, `validate`, checkpoints),
 #   `pixel_space_pair`; `rsd_mini/config.py`: presets `tiny`, `resshift-v1`, `apply_overrides`.
 # * `rsd_mini/unet.py`: `SwinUNet`, `unet_preset`; `rsd_mini/metrics.py`: `psnr`, `ssim`.
-# * `rsd_mini/reproduce.py`: `validation_batch`, `evaluate_teacher` (the `make reproduce` path).
+# * `rsd_mini/reproduce.py`: `validation_batch`, `evaluate` (the `make reproduce` path).
 # * `rsd_mini/viz.py`: `plot_loss_curve`, `plot_trajectory`, `image_grid`, `bar_chart`.
 #
 # **Next:** `04` — the RSD objective: distilling this 15-step teacher into one step.

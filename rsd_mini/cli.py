@@ -157,3 +157,23 @@ def reproduce(args: argparse.Namespace) -> int:
     print(f"student vs teacher wall time: {summary['speedup']:.1f}x faster")
     print(f"metrics: {args.out}/metrics.json; figures: {args.figures}/tiny_*.png")
     return 0
+
+
+# --------------------------------------------------------------------- ship
+def _ship_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", default="runs/tiny", metavar="DIR",
+                        help="a finished tiny reproduction (make reproduce) to export")
+
+
+@command("ship", "Export the tiny teacher and student of a reproduction to data/checkpoints/.",
+         _ship_arguments)
+def ship(args: argparse.Namespace) -> int:
+    from rsd_mini.hub import ship_tiny
+
+    try:
+        written = ship_tiny(args.run)
+    except FileNotFoundError as error:
+        sys.exit(f"rsd_mini: error: {error}")
+    for name, path in written.items():
+        print(f"{name}: {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0

@@ -117,3 +117,22 @@ def export(run_checkpoint: str | Path, out: str | Path, meta: dict) -> Path:
                  config=state["config"], meta=dict(meta, steps_trained=state["step"],
                                                    train_seconds=round(state["seconds"], 1)))
     return save_checkpoint(out, small)
+
+
+def ship_tiny(run_dir: str | Path = "runs/tiny", command: str = "make reproduce") -> dict[str, Path]:
+    """Export the teacher and student of a finished tiny reproduction (``run_dir`` of
+    :func:`rsd_mini.reproduce.run_tiny`) to the shipped files, with the command, seeds and the
+    held-out metrics of ``run_dir/metrics.json`` recorded in each file's ``meta``."""
+    import json
+
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"run_dir={str(run_dir)!r}: no metrics.json; run make reproduce first")
+    methods = json.loads(metrics_path.read_text())["methods"]
+    written = {}
+    for name, sub, method in (("tiny-teacher", "teacher", "teacher"), ("tiny-student", "student", "student")):
+        seed = load_checkpoint(run_dir / sub / "last.pt")["config"]["train"]["seed"]
+        meta = dict(command=command, seed=seed, metrics=methods[method], bicubic=methods["bicubic"])
+        written[name] = export(run_dir / sub / "last.pt", SHIPPED[name], meta)
+    return written

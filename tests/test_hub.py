@@ -62,3 +62,23 @@ def test_export_halves_the_file_and_keeps_the_function(runs, tmp_path):
 def test_unknown_name_lists_the_shipped_ones():
     with pytest.raises(FileNotFoundError, match="tiny-student"):
         hub.load("tiny-studnet")
+
+
+def test_ship_tiny_records_command_seed_and_metrics(runs, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    teacher, student = runs
+    run_dir = tmp_path / "tiny"
+    for sub, run in (("teacher", teacher), ("student", student)):
+        (run_dir / sub).mkdir(parents=True)
+        shutil.copy(run.checkpoint_path, run_dir / sub / "last.pt")
+    methods = {m: {"mean_psnr": 20.0 + i} for i, m in enumerate(("bicubic", "teacher", "student"))}
+    (run_dir / "metrics.json").write_text(json.dumps({"methods": methods}))
+    monkeypatch.setattr(hub, "SHIPPED", {"tiny-teacher": tmp_path / "t.pt", "tiny-student": tmp_path / "s.pt"})
+    written = hub.ship_tiny(run_dir)
+    student_meta = hub.load(written["tiny-student"]).meta
+    assert student_meta["metrics"]["mean_psnr"] == 22.0 and student_meta["seed"] == 0
+    assert student_meta["command"] == "make reproduce" and student_meta["bicubic"]["mean_psnr"] == 20.0
+    with pytest.raises(FileNotFoundError, match="no metrics.json"):
+        hub.ship_tiny(tmp_path / "nowhere")
