@@ -36,7 +36,7 @@ def test_resshift_v1_is_the_papers_teacher():
 def test_tiny_keeps_the_process_in_pixel_space():
     tiny, v1 = PRESETS["tiny"], PRESETS["resshift-v1"]
     assert tiny.diffusion == dataclasses.replace(v1.diffusion, latent=False)
-    assert (tiny.data.dataset, tiny.data.crop_size, tiny.data.degradation) == ("mini", 64, "realesrgan-light")
+    assert (tiny.data.dataset, tiny.data.crop_size, tiny.data.degradation) == ("mini", 64, "bicubic")
     assert tiny.unet == unet_preset("tiny")
 
 
