@@ -285,7 +285,9 @@ viz.image_grid(preset_lq, value_range=(0, 1), size=2.5,
 #
 # * `realesrgan` — the paper's training distribution (RSD_SPEC §6);
 # * `realesrgan-test` — how ImageNet-Test was made: one order, noise σ ≤ 15, JPEG ≥ 70, little blur;
-# * `realesrgan-light` — between the two, for the tiny CPU teacher of notebook 03.
+# * `realesrgan-light` — between the two (and `realesrgan-mild`, lighter still). The tiny CPU
+#   teacher of notebook 03 trains on plain `bicubic` ×4: a model trained for minutes on 11 photos
+#   does not yet beat the bicubic input under the Real-ESRGAN-style presets (README).
 #
 # Every choice is drawn from an explicit `torch.Generator`: the same seed gives the same LR
 # image bit for bit, which is what makes training runs resumable and test sets reproducible.

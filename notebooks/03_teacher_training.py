@@ -134,7 +134,7 @@ fig
 # ## 2. Training the tiny teacher
 #
 # `TeacherTrainer` runs the official loop: per update a fresh batch of (HR, LR) pairs from the
-# mini dataset (`realesrgan-light` degradation), $t$ and $\varepsilon$ from a generator seeded by
+# mini dataset (plain bicubic ×4 degradation in the tiny preset), $t$ and $\varepsilon$ from a generator seeded by
 # (seed, step), the loss above, AdamW with warm-up and cosine decay, gradient clipping, and an
 # EMA copy of the weights — the model that is evaluated (and, in the paper, distilled).
 #
