@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup reproduce test unit notebooks figures benchmark clean
+.PHONY: setup reproduce ship figures test unit notebooks benchmark clean
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,14 @@ $(VENV)/.installed: pyproject.toml
 
 reproduce: setup
 	$(PY) -m rsd_mini reproduce --preset tiny --out runs/tiny --figures figures
+
+# Export runs/tiny (after make reproduce) to the shipped data/checkpoints/tiny_*.pt.
+ship: setup
+	$(PY) -m rsd_mini ship --run runs/tiny
+
+# Every figures/tiny_* and figures/tiny_metrics.json from the shipped checkpoints (no training).
+figures: setup
+	$(PY) -m rsd_mini figures --figures figures
 
 test: setup
 	@# one BLAS thread per pytest worker (and notebook kernel): 2 workers on 2 cores

@@ -150,13 +150,17 @@ def reproduce(args: argparse.Namespace) -> int:
 
     summary = run_tiny(args.out, args.figures, args.overrides, args.student,
                        progress=not args.no_progress)
+    _print_methods(summary)
+    print(f"metrics: {args.out}/metrics.json; figures: {args.figures}/tiny_*.png")
+    return 0
+
+
+def _print_methods(summary: dict) -> None:
     print(f"{summary['num_images']} held-out crops (Y-channel PSNR / SSIM, NFE, seconds per image):")
     for name, m in summary["methods"].items():
         print(f"  {name:14s} {m['mean_psnr']:6.2f} dB  {m['mean_ssim']:.4f}  NFE {m['nfe']:2d}  "
               f"{m['seconds_per_image']:.4f} s")
     print(f"student vs teacher wall time: {summary['speedup']:.1f}x faster")
-    print(f"metrics: {args.out}/metrics.json; figures: {args.figures}/tiny_*.png")
-    return 0
 
 
 # --------------------------------------------------------------------- ship
@@ -176,4 +180,23 @@ def ship(args: argparse.Namespace) -> int:
         sys.exit(f"rsd_mini: error: {error}")
     for name, path in written.items():
         print(f"{name}: {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+# --------------------------------------------------------------------- figures
+def _figures_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--figures", default="figures", metavar="DIR", help="where figures go")
+    parser.add_argument("--val-images", type=int, metavar="N", help="evaluate only the first N crops")
+
+
+@command("figures", "Regenerate figures/tiny_* and the metrics from the shipped checkpoints.",
+         _figures_arguments)
+def figures(args: argparse.Namespace) -> int:
+    from rsd_mini.reproduce import figures_from_shipped
+
+    try:
+        summary = figures_from_shipped(args.figures, args.val_images)
+    except FileNotFoundError as error:
+        sys.exit(f"rsd_mini: error: {error}")
+    _print_methods(summary)
     return 0

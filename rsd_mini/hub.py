@@ -122,7 +122,8 @@ def export(run_checkpoint: str | Path, out: str | Path, meta: dict) -> Path:
 def ship_tiny(run_dir: str | Path = "runs/tiny", command: str = "make reproduce") -> dict[str, Path]:
     """Export the teacher and student of a finished tiny reproduction (``run_dir`` of
     :func:`rsd_mini.reproduce.run_tiny`) to the shipped files, with the command, seeds and the
-    held-out metrics of ``run_dir/metrics.json`` recorded in each file's ``meta``."""
+    held-out metrics of ``run_dir/metrics.json`` recorded in each file's ``meta``, and copy their
+    training logs next to them."""
     import json
 
     run_dir = Path(run_dir)
@@ -135,4 +136,6 @@ def ship_tiny(run_dir: str | Path = "runs/tiny", command: str = "make reproduce"
         seed = load_checkpoint(run_dir / sub / "last.pt")["config"]["train"]["seed"]
         meta = dict(command=command, seed=seed, metrics=methods[method], bicubic=methods["bicubic"])
         written[name] = export(run_dir / sub / "last.pt", SHIPPED[name], meta)
+        log = SHIPPED[name].with_suffix(".log.jsonl")  # for the loss figures of `make figures`
+        log.write_text((run_dir / sub / "log.jsonl").read_text())
     return written

@@ -107,49 +107,72 @@ def run_tiny(out: Path, figures: Path, overrides: list[str] = (), student_overri
     figures.mkdir(parents=True, exist_ok=True)
     teacher = train_tiny_teacher(out / "teacher", overrides, progress)
     student = distill_tiny_student(teacher, out / "student", student_overrides, progress)
-    process, channels = teacher.diffusion, student.config.distill.noise_channels
-    samplers = {
-        "bicubic": (bicubic_sampler, 0),
-        "teacher": (teacher_sampler(teacher.ema_model.eval(), process), process.steps),
-        "teacher_1step": (one_step_sampler(teacher.ema_model.eval(), process, 0), 1),
-        "student": (one_step_sampler(student.ema_model.eval(), process, channels), 1),
-    }
     batch = validation_batch(teacher.config, val_images)
-    evaluation = evaluate(samplers, batch, teacher.config.data.scale, seed=teacher.config.train.seed)
-    summary = _summary(teacher, student, evaluation)
+    evaluation = evaluate(tiny_samplers(teacher.ema_model.eval(), student.ema_model.eval(), teacher.diffusion,
+                                        student.config.distill.noise_channels),
+                          batch, teacher.config.data.scale, seed=teacher.config.train.seed)
+    summary = _summary(evaluation, teacher=_run_record(teacher), student=_run_record(student))
     for path in (out / "metrics.json", figures / "tiny_metrics.json"):
         path.write_text(json.dumps(summary, indent=1))
-    _write_figures(teacher, student, batch, evaluation, figures)
+    write_figures(evaluation, teacher.ema_model, teacher.diffusion, batch, teacher.config.data.scale,
+                  {"teacher": teacher.out_dir / "log.jsonl", "student": student.out_dir / "log.jsonl"}, figures)
     return summary
 
 
-def _summary(teacher: TeacherTrainer, student: RSDTrainer, evaluation: dict) -> dict:
+def tiny_samplers(teacher: nn.Module, student: nn.Module, process: ResShift,
+                  noise_channels: int) -> dict[str, tuple[Sampler, int]]:
+    """The methods the tiny reproduction compares, with their network calls."""
+    return {"bicubic": (bicubic_sampler, 0),
+            "teacher": (teacher_sampler(teacher, process), process.steps),
+            "teacher_1step": (one_step_sampler(teacher, process, 0), 1),
+            "student": (one_step_sampler(student, process, noise_channels), 1)}
+
+
+def figures_from_shipped(figures: Path, val_images: int | None = None) -> dict:
+    """Regenerate ``figures/tiny_*`` and ``tiny_metrics.json`` from the shipped checkpoints
+    (no training): the same evaluation and figures as :func:`run_tiny`."""
+    from rsd_mini import hub
+
+    figures = Path(figures)
+    figures.mkdir(parents=True, exist_ok=True)
+    teacher, student = hub.load("tiny-teacher"), hub.load("tiny-student")
+    batch = validation_batch(load_config("tiny"), val_images)
+    evaluation = evaluate(tiny_samplers(teacher.network, student.network, teacher.process, student.noise_channels),
+                          batch, teacher.scale, seed=teacher.meta["seed"])
+    summary = _summary(evaluation, teacher=teacher.meta, student=student.meta)
+    (figures / "tiny_metrics.json").write_text(json.dumps(summary, indent=1))
+    logs = {name: hub.SHIPPED[f"tiny-{name}"].with_suffix(".log.jsonl") for name in ("teacher", "student")}
+    write_figures(evaluation, teacher.network, teacher.process, batch, teacher.scale, logs, figures)
+    return summary
+
+
+def _run_record(run) -> dict:
+    return dict(steps_trained=run.step, train_seconds=round(run.seconds, 1), checkpoint=str(run.checkpoint_path))
+
+
+def _summary(evaluation: dict, **runs: dict) -> dict:
     methods = evaluation["methods"]
     return dict(num_images=evaluation["num_images"], methods=methods,
                 speedup=methods["teacher"]["seconds_per_image"] / methods["student"]["seconds_per_image"],
-                teacher=dict(steps_trained=teacher.step, train_seconds=round(teacher.seconds, 1),
-                             checkpoint=str(teacher.checkpoint_path)),
-                student=dict(steps_trained=student.step, train_seconds=round(student.seconds, 1),
-                             checkpoint=str(student.checkpoint_path)))
+                **runs)
 
 
-def _write_figures(teacher: TeacherTrainer, student: RSDTrainer, batch: dict[str, Tensor],
-                   evaluation: dict, figures: Path) -> None:
+def write_figures(evaluation: dict, teacher: nn.Module, process: ResShift, batch: dict[str, Tensor],
+                  scale: int, logs: dict[str, Path], figures: Path) -> None:
+    """``tiny_samples.png`` (bicubic / teacher / student / HR), ``tiny_{teacher,student}_loss.png``
+    from the training logs, and ``tiny_teacher_trajectory.png``."""
     from rsd_mini import viz
 
     shown, images = slice(0, 6), evaluation["images"]
-    steps = teacher.diffusion.steps
     fig = viz.image_grid(
         [images["bicubic"][shown], images["teacher"][shown], images["student"][shown], evaluation["hr"][shown]],
-        row_titles=["bicubic ↑4 (input y₀)", f"teacher, T={steps} steps", "RSD student, 1 step",
+        row_titles=["bicubic ↑4 (input y₀)", f"teacher, T={process.steps} steps", "RSD student, 1 step",
                     "ground truth"])
     fig.savefig(figures / "tiny_samples.png", dpi=120, bbox_inches="tight")
-    for run, name, keys in ((teacher, "teacher", ("loss",)),
-                            (student, "student", ("loss", "fake_loss", "normaliser"))):
-        viz.plot_training_curves(run.out_dir / "log.jsonl", keys).savefig(
-            figures / f"tiny_{name}_loss.png", dpi=120, bbox_inches="tight")
-    x0, y = pixel_space_pair({k: v[:1] for k, v in batch.items()}, teacher.config.data.scale)
-    _, trajectory = teacher.diffusion.sample(teacher.ema_model, y, latent=False, return_trajectory=True,
-                                             generator=torch.Generator().manual_seed(0))
-    viz.plot_trajectory(trajectory).savefig(figures / "tiny_teacher_trajectory.png", dpi=120,
-                                            bbox_inches="tight")
+    for name, keys in (("teacher", ("loss",)), ("student", ("loss", "fake_loss", "normaliser"))):
+        viz.plot_training_curves(logs[name], keys).savefig(figures / f"tiny_{name}_loss.png", dpi=120,
+                                                           bbox_inches="tight")
+    _, y = pixel_space_pair({k: v[:1] for k, v in batch.items()}, scale)
+    _, trajectory = process.sample(teacher, y, latent=False, return_trajectory=True,
+                                   generator=torch.Generator().manual_seed(0))
+    viz.plot_trajectory(trajectory).savefig(figures / "tiny_teacher_trajectory.png", dpi=120, bbox_inches="tight")

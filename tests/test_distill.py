@@ -209,3 +209,14 @@ def test_cli_rejects_a_teacher_config():
     result = subprocess.run([sys.executable, "-m", "rsd_mini", "distill", "--config", "tiny"],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "is a teacher config" in result.stderr
+
+
+def test_gpu_smoke_script_runs_its_code_path_on_cpu(tmp_path):
+    """benchmarks/gpu_smoke.py (full config on a GPU) with the tiny config on a CPU."""
+    out = tmp_path / "smoke.json"
+    subprocess.run([sys.executable, "benchmarks/gpu_smoke.py", "--config", "tiny", "--device", "cpu",
+                    "--size", "32", "--microbatch", "1", "--repeats", "1", "--json", str(out)],
+                   check=True, capture_output=True, cwd=__import__("pathlib").Path(__file__).parents[1])
+    result = json.loads(out.read_text())
+    assert result["parameters"] > 3_000_000 and result["inference_lr64"]["ratio"] > 1
+    assert {"teacher_fwd_bwd", "rsd_iteration"} <= result.keys()
