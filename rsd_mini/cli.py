@@ -200,3 +200,18 @@ def figures(args: argparse.Namespace) -> int:
         sys.exit(f"rsd_mini: error: {error}")
     _print_methods(summary)
     return 0
+
+
+# --------------------------------------------------------------------- toy
+def _toy_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsd_mini.toy import add_cli_arguments
+
+    add_cli_arguments(parser)
+
+
+@command("toy", "RSD on a 2-D problem with a known answer: energy distances to the true conditional.",
+         _toy_arguments)
+def toy(args: argparse.Namespace) -> int:
+    from rsd_mini.toy import main
+
+    return main(args)

@@ -60,3 +60,60 @@ def _check_images(**images: Tensor) -> None:
         if image.min() < -1e-6 or image.max() > 1 + 1e-6:
             raise ValueError(f"{name} has values in [{image.min():.3f}, {image.max():.3f}]: "
                              "expected [0, 1] (use to_unit_range for [−1, 1] images)")
+
+
+# --------------------------------------------------------------------- beyond PSNR / SSIM
+def lr_fidelity(sr: Tensor, lq: Tensor, scale: int, degrade=None) -> Tensor:
+    """Per-image PSNR (RGB, dB) between the re-degraded output and the LR input, [0, 1] images:
+    does the SR image explain its input? ``degrade`` defaults to the antialiased bicubic
+    downsampling by ``scale`` (:func:`rsd_mini.degradations.bicubic_downsample`)."""
+    from rsd_mini.degradations import bicubic_downsample
+
+    _check_images(sr=sr, lq=lq)
+    expected = (lq.shape[-2] * scale, lq.shape[-1] * scale)
+    if tuple(sr.shape[-2:]) != expected:
+        raise ValueError(f"sr has size {tuple(sr.shape[-2:])}: expected lq size × scale = {expected}")
+    down = degrade(sr) if degrade is not None else bicubic_downsample(sr, scale=scale)
+    return psnr(down.clamp(0, 1), lq, y_channel=False)
+
+
+def high_frequency_ratio(image: Tensor, cutoff: float = 0.5) -> Tensor:
+    """Per-image share of the Y channel's spectral energy above ``cutoff`` × Nyquist (radially),
+    mean removed: low for blurry images, higher for detailed ones; compare with the ground
+    truth's. [0, 1] images (B, 3, H, W) → (B,)."""
+    y = rgb_to_y(image)[:, 0].double()
+    spectrum = torch.fft.fft2(y - y.mean((-2, -1), keepdim=True)).abs().pow(2)
+    fy = torch.fft.fftfreq(y.shape[-2], device=y.device, dtype=y.dtype)[:, None]
+    fx = torch.fft.fftfreq(y.shape[-1], device=y.device, dtype=y.dtype)[None, :]
+    high = (fy ** 2 + fx ** 2).sqrt() > cutoff * 0.5  # Nyquist is 0.5 cycles per pixel
+    return (spectrum * high).sum((-2, -1)) / spectrum.sum((-2, -1)).clamp_min(1e-20)
+
+
+def diversity(samples: Tensor) -> Tensor:
+    """Per-image mean over pixels of the standard deviation across seeds, samples (S, B, C, H, W)
+    with S ≥ 2: zero for a deterministic method."""
+    if samples.ndim != 5 or samples.shape[0] < 2:
+        raise ValueError(f"samples has shape {tuple(samples.shape)}: expected (S ≥ 2, B, C, H, W)")
+    return samples.std(0).flatten(1).mean(1)
+
+
+#: The paper's perceptual metrics, by their pyiqa names (RSD_SPEC §6).
+PERCEPTUAL = ("lpips", "dists", "clipiqa", "musiq", "maniqa", "niqe")
+
+
+def perceptual_metric(name: str, device: str | torch.device = "cpu"):
+    """The pyiqa metric ``name`` (one of :data:`PERCEPTUAL`) on [0, 1] images. Raises a
+    ``RuntimeError`` saying how to get it when pyiqa or its weights are missing — never a silent
+    fallback."""
+    if name not in PERCEPTUAL:
+        raise ValueError(f"name={name!r}: expected one of {PERCEPTUAL}")
+    try:
+        import pyiqa  # noqa: PLC0415 - optional
+    except ImportError as error:
+        raise RuntimeError(f"the {name} metric needs pyiqa: pip install pyiqa, then run once with "
+                           "network access so it caches the metric's weights") from error
+    try:
+        return pyiqa.create_metric(name, device=torch.device(device))
+    except Exception as error:  # pyiqa downloads weights on first use
+        raise RuntimeError(f"pyiqa could not load the {name} weights ({error}); run once with "
+                           "network access to cache them") from error

@@ -22,7 +22,7 @@ from rsd_mini.config import DistillConfig, TeacherConfig, apply_overrides, load_
 from rsd_mini.diffusion import ResShift
 from rsd_mini.distill import one_step_sample
 from rsd_mini.distill_train import RSDTrainer
-from rsd_mini.metrics import psnr, ssim, to_unit_range
+from rsd_mini.metrics import high_frequency_ratio, lr_fidelity, psnr, ssim, to_unit_range
 from rsd_mini.train import TeacherTrainer, build_dataset, pixel_space_pair, stack_items
 
 #: ``sampler(y₀, generator) -> x̂₀`` in pixel space, [−1, 1].
@@ -58,23 +58,28 @@ def bicubic_sampler(y: Tensor, generator: torch.Generator) -> Tensor:
 @torch.no_grad()
 def evaluate(samplers: dict[str, tuple[Sampler, int]], batch: dict[str, Tensor], scale: int,
              seed: int = 0, chunk: int = 8) -> dict:
-    """Y-channel PSNR / SSIM of each ``name: (sampler, nfe)`` against the HR crops.
+    """Y-channel PSNR / SSIM, the high-frequency share and the LR fidelity
+    (:mod:`rsd_mini.metrics`) of each ``name: (sampler, nfe)`` against the HR crops.
 
     Every method gets a generator seeded with ``seed`` and the same chunks, and is timed in
     this run, so the wall times are comparable. Returns ``{"num_images", "methods": {name:
-    {psnr, ssim (per image), mean_psnr, mean_ssim, nfe, seconds_per_image}}, "images": {name:
-    tensor}, "hr": tensor}``.
+    {psnr, ssim, high_frequency_ratio, lr_fidelity (per image), their means, nfe,
+    seconds_per_image}}, "images": {name: tensor}, "hr": tensor,
+    "ground_truth_high_frequency_ratio"}``.
     """
     x0, y = pixel_space_pair(batch, scale)
     target = to_unit_range(x0)
-    result = {"num_images": len(y), "methods": {}, "images": {}, "hr": x0}
+    result = {"num_images": len(y), "methods": {}, "images": {}, "hr": x0,
+              "ground_truth_high_frequency_ratio": float(high_frequency_ratio(target).mean())}
     for name, (sampler, nfe) in samplers.items():
         generator = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
         images = torch.cat([sampler(y_chunk, generator) for y_chunk in y.split(chunk)])
         seconds = (time.perf_counter() - start) / len(y)
         unit = to_unit_range(images)
-        scores = {"psnr": psnr(unit, target).tolist(), "ssim": ssim(unit, target).tolist()}
+        scores = {"psnr": psnr(unit, target).tolist(), "ssim": ssim(unit, target).tolist(),
+                  "high_frequency_ratio": high_frequency_ratio(unit).tolist(),
+                  "lr_fidelity": lr_fidelity(unit, to_unit_range(batch["lq"]), scale).tolist()}
         scores.update({f"mean_{k}": sum(v) / len(v) for k, v in list(scores.items())})
         result["methods"][name] = dict(scores, nfe=nfe, seconds_per_image=seconds)
         result["images"][name] = images
@@ -153,6 +158,7 @@ def _run_record(run) -> dict:
 def _summary(evaluation: dict, **runs: dict) -> dict:
     methods = evaluation["methods"]
     return dict(num_images=evaluation["num_images"], methods=methods,
+                ground_truth_high_frequency_ratio=evaluation["ground_truth_high_frequency_ratio"],
                 speedup=methods["teacher"]["seconds_per_image"] / methods["student"]["seconds_per_image"],
                 **runs)
 

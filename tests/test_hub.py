@@ -73,6 +73,7 @@ def test_ship_tiny_records_command_seed_and_metrics(runs, tmp_path, monkeypatch)
     for sub, run in (("teacher", teacher), ("student", student)):
         (run_dir / sub).mkdir(parents=True)
         shutil.copy(run.checkpoint_path, run_dir / sub / "last.pt")
+        shutil.copy(run.out_dir / "log.jsonl", run_dir / sub / "log.jsonl")
     methods = {m: {"mean_psnr": 20.0 + i} for i, m in enumerate(("bicubic", "teacher", "student"))}
     (run_dir / "metrics.json").write_text(json.dumps({"methods": methods}))
     monkeypatch.setattr(hub, "SHIPPED", {"tiny-teacher": tmp_path / "t.pt", "tiny-student": tmp_path / "s.pt"})
@@ -80,5 +81,24 @@ def test_ship_tiny_records_command_seed_and_metrics(runs, tmp_path, monkeypatch)
     student_meta = hub.load(written["tiny-student"]).meta
     assert student_meta["metrics"]["mean_psnr"] == 22.0 and student_meta["seed"] == 0
     assert student_meta["command"] == "make reproduce" and student_meta["bicubic"]["mean_psnr"] == 20.0
+    assert (tmp_path / "s.log.jsonl").read_text() == (run_dir / "student" / "log.jsonl").read_text()
     with pytest.raises(FileNotFoundError, match="no metrics.json"):
         hub.ship_tiny(tmp_path / "nowhere")
+
+
+def test_shipped_checkpoints_load_and_beat_untrained_baselines():
+    """The committed tiny-teacher / tiny-student (make reproduce + make ship) on 4 mini val crops."""
+    from rsd_mini.config import load_config
+    from rsd_mini.reproduce import bicubic_sampler, evaluate, one_step_sampler, teacher_sampler, validation_batch
+
+    teacher, student = hub.load("tiny-teacher"), hub.load("tiny-student")
+    assert teacher.meta["command"] == "make reproduce" and student.meta["steps_trained"] > 0
+    assert sum(p.stat().st_size for p in hub.SHIPPED.values()) < 20 * 2 ** 20
+    untrained = hub.SRModel(type(teacher.network)(teacher.network.config).eval(), teacher.process, "teacher", 4)
+    samplers = {"bicubic": (bicubic_sampler, 0), "untrained": (one_step_sampler(untrained.network, teacher.process, 0), 1),
+                "teacher": (teacher_sampler(teacher.network, teacher.process), 15),
+                "student": (one_step_sampler(student.network, student.process, 1), 1)}
+    m = evaluate(samplers, validation_batch(load_config("tiny"), limit=4), scale=4)["methods"]
+    assert m["student"]["mean_psnr"] > m["untrained"]["mean_psnr"] + 0.5
+    assert m["teacher"]["mean_high_frequency_ratio"] > 2 * m["bicubic"]["mean_high_frequency_ratio"]
+    assert m["teacher"]["mean_lr_fidelity"] > m["bicubic"]["mean_lr_fidelity"] + 3

@@ -49,3 +49,45 @@ def test_border_crop_and_errors():
     with pytest.raises(ValueError, match="pred has shape"):
         psnr(clean[:, :1], clean[:, :1])
     torch.testing.assert_close(to_unit_range(torch.tensor([-1.0, 0.0, 1.0, 2.0])), torch.tensor([0.0, 0.5, 1.0, 1.0]))
+
+
+def test_high_frequency_ratio_separates_blurry_from_detailed():
+    from rsd_mini.data import mini_dataset
+    from rsd_mini.degradations import bicubic_upsample
+    from rsd_mini.metrics import high_frequency_ratio, to_unit_range
+
+    item = mini_dataset("val", num_crops=4, degradation="bicubic")
+    hr = torch.stack([item[i]["hr"] for i in range(4)])
+    lq = torch.stack([item[i]["lq"] for i in range(4)])
+    sharp = high_frequency_ratio(to_unit_range(hr))
+    blurry = high_frequency_ratio(to_unit_range(bicubic_upsample(lq, scale=4)))
+    assert (blurry < sharp).all() and ((0 <= blurry) & (sharp <= 1)).all()
+
+
+def test_lr_fidelity_is_high_for_the_ground_truth_and_checks_sizes():
+    from rsd_mini.degradations import bicubic_downsample
+    from rsd_mini.metrics import lr_fidelity
+
+    hr = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    lq = bicubic_downsample(hr, scale=4).clamp(0, 1)
+    assert (lr_fidelity(hr, lq, 4) > 40).all()
+    assert (lr_fidelity(torch.rand(2, 3, 32, 32), lq, 4) < 25).all()
+    with pytest.raises(ValueError, match="expected lq size"):
+        lr_fidelity(hr[..., :28, :28], lq, 4)
+
+
+def test_diversity_and_perceptual_metric_errors(monkeypatch):
+    import sys
+
+    from rsd_mini.metrics import diversity, perceptual_metric
+
+    same = torch.zeros(3, 2, 3, 4, 4)
+    assert torch.equal(diversity(same), torch.zeros(2))
+    assert (diversity(torch.randn(3, 2, 3, 4, 4)) > 0).all()
+    with pytest.raises(ValueError, match="S ≥ 2"):
+        diversity(torch.zeros(1, 2, 3, 4, 4))
+    monkeypatch.setitem(sys.modules, "pyiqa", None)
+    with pytest.raises(RuntimeError, match="pip install pyiqa"):
+        perceptual_metric("lpips")
+    with pytest.raises(ValueError, match="name='psnr'"):
+        perceptual_metric("psnr")
