@@ -215,3 +215,31 @@ def toy(args: argparse.Namespace) -> int:
     from rsd_mini.toy import main
 
     return main(args)
+
+
+# --------------------------------------------------------------------- evaluate, upscale
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsd_mini.evaluate import add_evaluate_arguments
+
+    add_evaluate_arguments(parser)
+
+
+@command("evaluate", "Metrics of a checkpoint or bicubic on an LR folder (optionally with HR).",
+         _evaluate_arguments)
+def evaluate(args: argparse.Namespace) -> int:
+    from rsd_mini.evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
+def _upscale_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsd_mini.evaluate import add_upscale_arguments
+
+    add_upscale_arguments(parser)
+
+
+@command("upscale", "Super-resolve image files of any size with a checkpoint.", _upscale_arguments)
+def upscale(args: argparse.Namespace) -> int:
+    from rsd_mini.evaluate import run_upscale
+
+    return run_upscale(args)

@@ -81,6 +81,8 @@ def high_frequency_ratio(image: Tensor, cutoff: float = 0.5) -> Tensor:
     """Per-image share of the Y channel's spectral energy above ``cutoff`` × Nyquist (radially),
     mean removed: low for blurry images, higher for detailed ones; compare with the ground
     truth's. [0, 1] images (B, 3, H, W) → (B,)."""
+    if not 0 < cutoff < 2 ** 0.5:
+        raise ValueError(f"cutoff={cutoff!r}: expected a fraction of Nyquist in (0, √2) (√2 reaches the corners)")
     y = rgb_to_y(image)[:, 0].double()
     spectrum = torch.fft.fft2(y - y.mean((-2, -1), keepdim=True)).abs().pow(2)
     fy = torch.fft.fftfreq(y.shape[-2], device=y.device, dtype=y.dtype)[:, None]
@@ -97,8 +99,12 @@ def diversity(samples: Tensor) -> Tensor:
     return samples.std(0).flatten(1).mean(1)
 
 
-#: The paper's perceptual metrics, by their pyiqa names (RSD_SPEC §6).
-PERCEPTUAL = ("lpips", "dists", "clipiqa", "musiq", "maniqa", "niqe")
+#: The paper's perceptual metrics, by their pyiqa names (RSD_SPEC §6; the official evaluation
+#: uses ``maniqa-pipal``, Table 3 of [P] follows OSEDiff's script).
+PERCEPTUAL = ("lpips", "dists", "clipiqa", "musiq", "maniqa", "maniqa-pipal", "niqe")
+#: Those that compare with a ground-truth image (``metric(pred, target)``); the others score
+#: the output alone (``metric(pred)``).
+PERCEPTUAL_FULL_REFERENCE = ("lpips", "dists")
 
 
 def perceptual_metric(name: str, device: str | torch.device = "cpu"):
