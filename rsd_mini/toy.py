@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
