@@ -37,6 +37,8 @@ class DiffusionConfig:
     """The ResShift process (RSD_SPEC §1); defaults are the paper's v1 teacher.
 
     ``latent``: diffuse VQ-f4 latents (the paper) or pixels (the laptop-CPU teacher).
+    ``autoencoder``: with ``latent``, the VQ-f4 checkpoint: a file, or a name of
+    :data:`rsd_mini.weights.REGISTRY` (``"vq-f4"``) looked up in the weights folder.
     """
 
     steps: int = 15
@@ -45,6 +47,7 @@ class DiffusionConfig:
     etas_end: float = 0.99
     power: float = 0.3
     latent: bool = True
+    autoencoder: str | None = "vq-f4"
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class TrainConfig:
     microbatch: int = 8
     ema_rate: float = 0.999
     amp: bool = True
+    amp_dtype: Literal["float16", "bfloat16"] = "float16"
     seed: int = 123456
     log_every: int = 200
     checkpoint_every: int = 10_000
@@ -181,12 +185,20 @@ PRESETS: dict[str, TeacherConfig | DistillConfig] = {
     # warm-up, batch 64 in microbatches of 8, AMP, EMA 0.999, 300k iterations, VQ-f4 latents of
     # 256² Real-ESRGAN-degraded ImageNet crops. Set data.root to the ImageNet training folder.
     "resshift-v1": TeacherConfig(),
+    # ResShift v3 (RSD_SPEC §1, the journal version): T = 4, min noise level 0.2, batch 96, lr
+    # 5e-5 cosine to 2e-5 over 400k iterations. For inference with the official
+    # resshift_realsrx4_s4_v3.pth; its training adds an LPIPS-VGG term that rsd-mini does not.
+    "resshift-v3": TeacherConfig(
+        diffusion=DiffusionConfig(steps=4, min_noise_level=0.2),
+        optim=OptimConfig(schedule="cosine", min_lr=2e-5),
+        train=TrainConfig(iterations=400_000, batch_size=96, microbatch=8,
+                          out_dir="runs/teacher-resshift-v3")),
     # A laptop-CPU teacher with the same process (T=15, κ=2, min noise 0.04) in pixel space on
     # 64² crops of the bundled mini dataset; about 11 minutes on 2 CPU cores. Plain bicubic ×4
     # degradation: on the Real-ESRGAN-style presets a 3 M-parameter network trained for minutes
     # on 11 photos does not even beat the bicubic input as a regressor (README, "Tiny models").
     "tiny": TeacherConfig(
-        diffusion=DiffusionConfig(latent=False),
+        diffusion=DiffusionConfig(latent=False, autoencoder=None),
         data=DataConfig(dataset="mini", crop_size=64, degradation="bicubic", val_images=8),
         optim=OptimConfig(lr=5e-4, warmup_steps=100, schedule="cosine", min_lr=5e-5, grad_clip=1.0),
         # ≈ 0.65 s per update on 2 idle CPU cores (batch 8 at 64²): 1000 updates ≈ 11 minutes.
@@ -202,7 +214,7 @@ PRESETS: dict[str, TeacherConfig | DistillConfig] = {
     # nodes, K, betas and SiD normalisation, a larger lr for the short run, no LPIPS (its AlexNet
     # weights cannot be downloaded offline) and a small GAN weight.
     "rsd-tiny": DistillConfig(
-        diffusion=DiffusionConfig(latent=False),
+        diffusion=DiffusionConfig(latent=False, autoencoder=None),
         data=DataConfig(dataset="mini", crop_size=64, degradation="bicubic", val_images=8),
         optim=OptimConfig(lr=5e-4, betas=(0.9, 0.95), warmup_steps=0, schedule="constant", grad_clip=1.0),
         # ≈ 3.7 s per iteration (K=2 fake + 1 student update) on 2 CPU cores: ≈ 12 minutes.
@@ -218,6 +230,7 @@ PRESETS: dict[str, TeacherConfig | DistillConfig] = {
 #: The YAML file of each preset, kept equal to :data:`PRESETS` by a test.
 PRESET_FILES: dict[str, Path] = {
     "resshift-v1": CONFIG_DIR / "teacher_resshift_v1.yaml",
+    "resshift-v3": CONFIG_DIR / "teacher_resshift_v3.yaml",
     "tiny": CONFIG_DIR / "teacher_tiny.yaml",
     "rsd-paper": CONFIG_DIR / "rsd_paper.yaml",
     "rsd-tiny": CONFIG_DIR / "rsd_tiny.yaml",

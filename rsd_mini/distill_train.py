@@ -69,8 +69,7 @@ class RSDTrainer(TrainingRun):
                  perceptual: distill.Perceptual | None = None):
         if config.diffusion.latent:
             raise NotImplementedError(LATENT_NOT_READY)
-        super().__init__(config)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        super().__init__(config, device)
         d, rsd = config.diffusion, config.distill
         self.diffusion = ResShift(d.steps, d.kappa, d.min_noise_level, d.etas_end, d.power)
         self.nodes = distill.multistep_nodes(d.steps, rsd.nodes)
@@ -86,6 +85,7 @@ class RSDTrainer(TrainingRun):
         self.optimizer = self._adamw(self.student.parameters())
         fake_params = list(self.fake.parameters()) + (list(self.head.parameters()) if self.head else [])
         self.optimizer_fake = self._adamw(fake_params)
+        self.scaler, self.scaler_fake = self.grad_scaler(), self.grad_scaler()
         self.ema = build_ema(self.student, config.train.ema_rate)
         self.perceptual = perceptual
         if rsd.lpips_weight > 0 and perceptual is None:
@@ -114,90 +114,107 @@ class RSDTrainer(TrainingRun):
         stats.update({key: sum(f[key] for f in fake) / k for key in fake[0]})
         return stats
 
-    def _batch(self, j: int) -> tuple[dict[str, Tensor], torch.Generator]:
-        """Batch j of this iteration (j < K: fake steps; j = K: the student step)."""
+    def _batch(self, j: int) -> tuple[dict[str, Tensor], int]:
+        """Batch j of this iteration (j < K: fake steps; j = K: the student step) and its index."""
         index = self.step * (self.config.distill.fake_steps + 1) + j
         train = self.config.train
-        return (make_batch(self.dataset, train.batch_size, train.seed, index),
-                self.step_generator(index))
+        return make_batch(self.dataset, train.batch_size, train.seed, index), index
 
-    def _chunks(self, batch: dict[str, Tensor]):
-        x0, y = (v.to(self.device) for v in pixel_space_pair(batch, self.config.data.scale))
-        size = self.config.train.microbatch
-        return x0.shape[0], zip(x0.split(size), y.split(size))
+    def _chunks(self, batch: dict[str, Tensor], index: int):
+        """This process's divisor and its microbatches (x₀, y₀, generator) of batch ``index``."""
+        pieces = ((*pixel_space_pair(piece, self.config.data.scale), generator)
+                  for piece, generator in self.microbatches(batch, index))
+        return self.shard_size(batch), pieces
 
-    def fake_step(self, batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, float]:
+    def fake_step(self, batch: dict[str, Tensor], index: int) -> dict[str, float]:
         """min_{φ,ψ} E‖f_φ(x_t) − sg(x̂₀)‖² + λ₂ L_D (RSD_SPEC §4a, §4b "Fake step")."""
         rsd, process = self.config.distill, self.diffusion
         self.student.eval()
         self.fake.train()
         self.optimizer_fake.zero_grad(set_to_none=True)
         totals = dict(fake_loss=0.0, gan_d=0.0)
-        size, chunks = self._chunks(batch)
-        for x0, y in chunks:
-            with torch.no_grad():
-                x0_hat, _ = distill.student_predict(process, self.student, x0, y, y, self.nodes,
-                                                    rsd.noise_channels, generator, latent=False)
-            fake = distill.fake_loss(process, self.fake, x0_hat, y, y, generator, latent=False).sum() / size
-            loss = fake
-            if self.head is not None:
-                real_logits = distill.gan_logits(process, self.fake, self.head, x0, y, y, generator, False)
-                fake_logits = distill.gan_logits(process, self.fake, self.head, x0_hat, y, y, generator, False)
-                gan_d = distill.discriminator_loss(real_logits, fake_logits).sum() / size
-                loss = loss + rsd.gan_weight * gan_d
-                totals["gan_d"] += float(gan_d.detach())
-            loss.backward()
+        size, chunks = self._chunks(batch, index)
+        for x0, y, generator in chunks:
+            with self.autocast():
+                with torch.no_grad():
+                    x0_hat, _ = distill.student_predict(process, self.student, x0, y, y, self.nodes,
+                                                        rsd.noise_channels, generator, latent=False)
+                fake = distill.fake_loss(process, self.fake, x0_hat, y, y, generator, latent=False).float().sum() / size
+                loss = fake
+                if self.head is not None:
+                    real_logits = distill.gan_logits(process, self.fake, self.head, x0, y, y, generator, False)
+                    fake_logits = distill.gan_logits(process, self.fake, self.head, x0_hat, y, y, generator, False)
+                    gan_d = distill.discriminator_loss(real_logits, fake_logits).float().sum() / size
+                    loss = loss + rsd.gan_weight * gan_d
+                    totals["gan_d"] += float(gan_d.detach())
+            self.scaler_fake.scale(loss).backward()
             totals["fake_loss"] += float(fake.detach())
         self._check_finite(torch.tensor(totals["fake_loss"]))
-        self._clip(self.optimizer_fake)
-        self.optimizer_fake.step()
+        self._finish(self.optimizer_fake, self.scaler_fake)
         return totals if self.head is not None else dict(fake_loss=totals["fake_loss"])
 
-    def student_step(self, batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, float]:
+    def student_step(self, batch: dict[str, Tensor], index: int) -> dict[str, float]:
         """min_θ mean_b ℓ_b + λ₂ L_G + λ₁ LPIPS (RSD Eq. 13), then the EMA (RSD_SPEC §4b)."""
-        rsd, process = self.config.distill, self.diffusion
         self.student.train()
         self.fake.eval()
         self.optimizer.zero_grad(set_to_none=True)
         totals = dict(loss=0.0, distance=0.0, normaliser=0.0)
-        size, chunks = self._chunks(batch)
-        for x0, y in chunks:
-            x0_hat, _ = distill.student_predict(process, self.student, x0, y, y, self.nodes,
-                                                rsd.noise_channels, generator, latent=False)
-            result = distill.student_loss(process, self.teacher, self.fake, x0_hat, y, y, generator,
-                                          latent=False, variant=rsd.variant,
-                                          sid_normalization=rsd.sid_normalization,
-                                          t_power_ten=rsd.t_power_ten)
-            loss = result.loss.sum() / size
-            totals["distance"] += float(result.distance.detach().sum()) / size
-            totals["normaliser"] += float(result.normaliser.sum()) / size
-            if self.head is not None:
-                with distill.frozen(self.fake, self.head):
-                    logits = distill.gan_logits(process, self.fake, self.head, x0_hat, y, y, generator, False)
-                gan_g = distill.generator_gan_loss(logits).sum() / size
-                loss = loss + rsd.gan_weight * gan_g
-                totals["gan_g"] = totals.get("gan_g", 0.0) + float(gan_g.detach())
-            if self.perceptual is not None:
-                lpips = self.perceptual(self._one_step(y, generator), x0).sum() / size
-                loss = loss + rsd.lpips_weight * lpips
-                totals["lpips"] = totals.get("lpips", 0.0) + float(lpips.detach())
-            loss.backward()
+        size, chunks = self._chunks(batch, index)
+        for x0, y, generator in chunks:
+            with self.autocast():
+                loss = self._student_terms(x0, y, generator, size, totals)
+            self.scaler.scale(loss).backward()
             totals["loss"] += float(loss.detach())
         self._check_finite(torch.tensor(totals["loss"]))
-        totals["grad_norm"] = float(self._clip(self.optimizer))
         totals["lr"] = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
+        totals["grad_norm"] = float(self._finish(self.optimizer, self.scaler))
         self.ema.update_parameters(self.student)
         return totals
+
+    def _student_terms(self, x0: Tensor, y: Tensor, generator: torch.Generator, size: int,
+                       totals: dict[str, float]) -> Tensor:
+        """The student's loss on one microbatch, divided by the process's batch ``size``; adds
+        what it logs to ``totals``."""
+        rsd, process = self.config.distill, self.diffusion
+        x0_hat, _ = distill.student_predict(process, self.student, x0, y, y, self.nodes,
+                                            rsd.noise_channels, generator, latent=False)
+        result = distill.student_loss(process, self.teacher, self.fake, x0_hat, y, y, generator,
+                                      latent=False, variant=rsd.variant,
+                                      sid_normalization=rsd.sid_normalization,
+                                      t_power_ten=rsd.t_power_ten)
+        loss = result.loss.float().sum() / size
+        totals["distance"] += float(result.distance.detach().sum()) / size
+        totals["normaliser"] += float(result.normaliser.sum()) / size
+        if self.head is not None:
+            with distill.frozen(self.fake, self.head):
+                logits = distill.gan_logits(process, self.fake, self.head, x0_hat, y, y, generator, False)
+            gan_g = distill.generator_gan_loss(logits).float().sum() / size
+            loss = loss + rsd.gan_weight * gan_g
+            totals["gan_g"] = totals.get("gan_g", 0.0) + float(gan_g.detach())
+        if self.perceptual is not None:
+            lpips = self.perceptual(self._one_step(y, generator), x0).float().sum() / size
+            loss = loss + rsd.lpips_weight * lpips
+            totals["lpips"] = totals.get("lpips", 0.0) + float(lpips.detach())
+        return loss
 
     def _one_step(self, y: Tensor, generator: torch.Generator) -> Tensor:
         """ẑ₀ = G(x_T, y₀, T, ε) from the prior, the image LPIPS compares (RSD §3.4)."""
         return distill.one_step_sample(self.diffusion, self.student, y, y, self.config.distill.noise_channels,
                                        generator, latent=False, clip=False)
 
-    def _clip(self, optimizer: torch.optim.Optimizer) -> Tensor:
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        return torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip or math.inf)
+    @staticmethod
+    def _parameters(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
+        return [p for group in optimizer.param_groups for p in group["params"]]
+
+    def _finish(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> Tensor:
+        """Unscale, average over processes, clip and step; returns the norm before clipping."""
+        params = self._parameters(optimizer)
+        scaler.unscale_(optimizer)
+        self.world.average_gradients(params)
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip or math.inf)
+        scaler.step(optimizer)
+        scaler.update()
+        return norm
 
     # ----------------------------------------------------------------- validation
     @torch.no_grad()
@@ -225,6 +242,7 @@ class RSDTrainer(TrainingRun):
                     head=self.head.state_dict() if self.head is not None else None,
                     ema=self.ema_model.state_dict(), ema_updates=self.ema.n_averaged.clone(),
                     optimizer=self.optimizer.state_dict(), optimizer_fake=self.optimizer_fake.state_dict(),
+                    scaler=self.scaler.state_dict(), scaler_fake=self.scaler_fake.state_dict(),
                     step=self.step, seconds=self.seconds, config=to_dict(self.config), rng=rng_state())
 
     def load_state_dict(self, state: dict) -> None:
@@ -237,5 +255,8 @@ class RSDTrainer(TrainingRun):
         self.ema.n_averaged.copy_(state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.optimizer_fake.load_state_dict(state["optimizer_fake"])
+        for name in ("scaler", "scaler_fake"):  # absent from checkpoints older than AMP support
+            if name in state:
+                getattr(self, name).load_state_dict(state[name])
         self.step, self.seconds, self.saved_step = state["step"], state["seconds"], state["step"]
         set_rng_state(state["rng"])

@@ -32,8 +32,9 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from rsd_mini.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from rsd_mini.config import DataConfig, OptimConfig, TeacherConfig, save_config, to_dict
+from rsd_mini.config import DataConfig, OptimConfig, TeacherConfig, from_dict, save_config, to_dict
 from rsd_mini.diffusion import ResShift
+from rsd_mini.distributed import World, default_device
 from rsd_mini.unet import SwinUNet
 
 LATENT_NOT_READY = "latent-space training needs the VQ-f4 autoencoder (issue #5)"
@@ -162,18 +163,21 @@ class TrainingRun:
     """What every trainer shares: the run folder, the JSON-lines log, atomic ``last.pt``
     checkpoints, exact resume and the loop.
 
-    Subclasses set ``name``, ``device`` and ``sections`` (the config sections a checkpoint must
-    agree on to be resumed) and implement :meth:`update` (one optimisation step returning the
-    numbers to log, ``loss`` among them), :meth:`validate`, :meth:`state_dict` and
-    :meth:`load_state_dict`.
+    Subclasses set ``name`` and ``sections`` (the config sections a checkpoint must agree on to
+    be resumed) and implement :meth:`update` (one optimisation step returning the numbers to log,
+    ``loss`` among them), :meth:`validate`, :meth:`state_dict` and :meth:`load_state_dict`.
+
+    Under ``torchrun`` the run is data-parallel (:mod:`rsd_mini.distributed`): ``world`` is this
+    process's rank, :meth:`microbatches` its shard of each global batch, and only rank 0 writes.
     """
 
     name = "run"
     sections: tuple[str, ...] = ("diffusion", "unet")
-    device: torch.device
 
-    def __init__(self, config):
+    def __init__(self, config, device: str | torch.device | None = None):
         self.config = config
+        self.device = torch.device(device) if device is not None else default_device()
+        self.world = World.from_env(self.device)
         self.step, self.seconds = 0, 0.0
         self.saved_step: int | None = None
 
@@ -202,6 +206,34 @@ class TrainingRun:
         seed = step_seed(self.config.train.seed, step, stream)
         return torch.Generator(device=self.device).manual_seed(seed)
 
+    @property
+    def amp(self) -> bool:
+        """Mixed precision is used on CUDA only."""
+        return self.config.train.amp and self.device.type == "cuda"
+
+    def autocast(self):
+        """The forward passes' autocast context (``train.amp``, ``train.amp_dtype``)."""
+        return torch.autocast(self.device.type, dtype=getattr(torch, self.config.train.amp_dtype), enabled=self.amp)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A loss scaler, enabled for float16 autocast (bfloat16 has float32's range)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.amp and self.config.train.amp_dtype == "float16")
+
+    def microbatches(self, batch: dict[str, Tensor], index: int) -> Iterator[tuple[dict[str, Tensor], torch.Generator]]:
+        """This process's shard of global batch ``index``, split into ``train.microbatch``-sized
+        pieces on ``device``, each with the generator of its position c in the global batch
+        (piece 0 uses the stream of ``index`` itself, so single-piece runs keep their numbers)."""
+        shard = self.world.shard(batch)
+        size = self.config.train.microbatch
+        first = self.world.first_chunk(len(shard["hr"]), size)
+        for c, start in enumerate(range(0, len(shard["hr"]), size), start=first):
+            piece = {key: value[start:start + size].to(self.device) for key, value in shard.items()}
+            yield piece, self.step_generator(index, "diffusion" if c == 0 else f"diffusion.{c}")
+
+    def shard_size(self, batch: dict[str, Tensor]) -> int:
+        """How many items of ``batch`` this process handles (the divisor of its loss)."""
+        return len(batch["hr"]) // self.world.size
+
     # ----------------------------------------------------------------- the loop
     def fit(self, progress: bool = True, resume: bool = True, max_steps: int | None = None) -> dict:
         """Train to ``train.iterations`` (or ``max_steps`` more updates, to split a run).
@@ -214,14 +246,16 @@ class TrainingRun:
         train = self.config.train
         if resume and self.checkpoint_path.is_file():
             self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
-            self._trim_log()
-        elif self.step == 0:
+            if self.world.is_main:
+                self._trim_log()
+        elif self.step == 0 and self.world.is_main:
             (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a fresh run, a fresh log
-        save_config(self.config, self.out_dir / "config.yaml")
+        if self.world.is_main:
+            save_config(self.config, self.out_dir / "config.yaml")
         end = train.iterations if max_steps is None else min(train.iterations, self.step + max_steps)
         window, last = [], {}
         with torch_settings(train.deterministic, train.num_threads), \
-                tqdm(total=train.iterations, initial=self.step, disable=not progress,
+                tqdm(total=train.iterations, initial=self.step, disable=not (progress and self.world.is_main),
                      desc=self.name, dynamic_ncols=True) as bar:
             while self.step < end:
                 stats = self._timed_update()
@@ -231,7 +265,7 @@ class TrainingRun:
                 if self.step % train.log_every == 0 or self.step == end:
                     last = self._log(_window_mean(window))
                     window = []
-                if train.sample_every and self.step % train.sample_every == 0:
+                if train.sample_every and self.step % train.sample_every == 0 and self.world.is_main:
                     self._log(dict(val_psnr=self.validate()))
                 if self.step % train.checkpoint_every == 0 or self.step == end:
                     self.save()
@@ -239,7 +273,7 @@ class TrainingRun:
 
     def _timed_update(self) -> dict[str, float]:
         start = time.perf_counter()
-        result = self.update()
+        result = self.world.average(self.update())
         self.step += 1
         self.seconds += time.perf_counter() - start
         return result
@@ -261,13 +295,16 @@ class TrainingRun:
 
     def _log(self, values: dict) -> dict:
         record = dict(step=self.step, **values, seconds=round(self.seconds, 3))
-        with open(self.out_dir / "log.jsonl", "a") as file:
-            file.write(json.dumps(record) + "\n")
+        if self.world.is_main:
+            with open(self.out_dir / "log.jsonl", "a") as file:
+                file.write(json.dumps(record) + "\n")
         return record
 
     # ----------------------------------------------------------------- checkpoints
     def _check_compatible(self, saved: dict) -> None:
-        current = to_dict(self.config)
+        """The config sections of ``sections`` must agree; keys a checkpoint predates count as
+        their defaults."""
+        current, saved = to_dict(self.config), to_dict(from_dict(type(self.config), saved))
         for section in self.sections:
             if saved[section] != current[section]:
                 raise ValueError(f"{self.checkpoint_path}: trained with {section}={saved[section]}, "
@@ -275,8 +312,10 @@ class TrainingRun:
                                  "train.out_dir or pass resume=False")
 
     def save(self) -> Path:
-        """Atomically write ``out_dir/last.pt``."""
-        save_checkpoint(self.checkpoint_path, self.state_dict())
+        """Atomically write ``out_dir/last.pt`` (rank 0; the others wait for it)."""
+        if self.world.is_main:
+            save_checkpoint(self.checkpoint_path, self.state_dict())
+        self.world.barrier()
         self.saved_step = self.step
         return self.checkpoint_path
 
@@ -308,9 +347,7 @@ class TeacherTrainer(TrainingRun):
                  dataset: Dataset | None = None, device: str | torch.device | None = None):
         if config.diffusion.latent:
             raise NotImplementedError(LATENT_NOT_READY)
-        super().__init__(config)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.amp = config.train.amp and self.device.type == "cuda"  # AMP only on CUDA
+        super().__init__(config, device)
         diffusion = config.diffusion
         self.diffusion = ResShift(diffusion.steps, diffusion.kappa, diffusion.min_noise_level,
                                   diffusion.etas_end, diffusion.power)
@@ -318,7 +355,7 @@ class TeacherTrainer(TrainingRun):
         self.dataset = dataset if dataset is not None else build_dataset(config.data, config.train.seed)
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.iterations)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        self.scaler = self.grad_scaler()
         self.ema = build_ema(self.model, config.train.ema_rate)
         self._val_dataset: Dataset | None = None
 
@@ -330,27 +367,28 @@ class TeacherTrainer(TrainingRun):
         """Update number ``step`` + 1 on its own batch (see :func:`make_batch`)."""
         batch = make_batch(self.dataset, self.config.train.batch_size, self.config.train.seed, self.step)
         self.model.train()
-        return self.train_step(batch, self.step_generator(self.step))
+        return self.train_step(batch, self.step)
 
-    def train_step(self, batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, float]:
-        """One AdamW update on ``batch``; returns the mean loss, the gradient norm before
-        clipping and the learning rate of this update.
+    def train_step(self, batch: dict[str, Tensor], index: int) -> dict[str, float]:
+        """One AdamW update on global batch number ``index``; returns the mean loss, the
+        gradient norm before clipping and the learning rate of this update.
 
         The loss is the per-sample x₀ MSE (weight 1, RSD_SPEC §1) averaged over the batch, its
-        gradient accumulated over microbatches; t and ε come from ``generator``.
+        gradient accumulated over microbatches (and averaged over data-parallel processes); t
+        and ε come from the generators of :meth:`microbatches`.
         """
-        x0, y = (v.to(self.device) for v in pixel_space_pair(batch, self.config.data.scale))
         self.optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.device)
-        for x0_chunk, y_chunk in zip(x0.split(self.config.train.microbatch),
-                                     y.split(self.config.train.microbatch)):
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                losses = self.diffusion.training_loss(self.model, x0_chunk, y_chunk, lq=y_chunk,
-                                                      generator=generator, latent=False)
-            loss = losses.float().sum() / x0.shape[0]
+        size = self.shard_size(batch)
+        for piece, generator in self.microbatches(batch, index):
+            x0, y = pixel_space_pair(piece, self.config.data.scale)
+            with self.autocast():
+                losses = self.diffusion.training_loss(self.model, x0, y, lq=y, generator=generator, latent=False)
+            loss = losses.float().sum() / size
             self.scaler.scale(loss).backward()
             total += loss.detach()
         self._check_finite(total)
+        self.world.average_gradients(self.model.parameters())
         grad_norm = self._clip_gradients()
         lr = self.optimizer.param_groups[0]["lr"]
         self.scaler.step(self.optimizer)

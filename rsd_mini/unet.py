@@ -53,6 +53,10 @@ class UNetConfig:
     #: x̂₀ = y₀ (the upsampled LR) and training only learns the correction. Needs ``lq`` in the
     #: space of x₀ (pixel-space ResShift, where lq = y₀).
     lq_residual: bool = False
+    #: Activation checkpointing while training (``torch.utils.checkpoint``, non-reentrant):
+    #: each UNet block recomputes its activations in the backward pass, trading about one extra
+    #: forward for memory (the full model at micro-batch 8 on one GPU). Same function, same weights.
+    checkpointing: bool = False
 
     def __post_init__(self):
         for name in ("num_res_blocks", "attention_resolutions", "channel_mult"):
@@ -330,7 +334,7 @@ class SwinUNet(nn.Module):
         student (RSD_SPEC §4a "Initialisation"), the extra noise input channel(s) ε₁."""
         h, emb, skips = self._encode(x, t, lq, noise)
         for block in self.output_blocks:
-            h = block(torch.cat([h, skips.pop()], dim=1), emb)
+            h = self._run(block, torch.cat([h, skips.pop()], dim=1), emb)
         return self.out(h) + lq.to(h.dtype) if self.config.lq_residual else self.out(h)
 
     def bottleneck(self, x: Tensor, t: Tensor, lq: Tensor | None = None,
@@ -345,9 +349,15 @@ class SwinUNet(nn.Module):
         emb = self.time_embed(timestep_embedding(t, self.config.model_channels))
         h, skips = torch.cat(inputs, dim=1), []
         for block in self.input_blocks:
-            h = block(h, emb)
+            h = self._run(block, h, emb)
             skips.append(h)
-        return self.middle_block(h, emb), emb, skips
+        return self._run(self.middle_block, h, emb), emb, skips
+
+    def _run(self, block: nn.Module, h: Tensor, emb: Tensor) -> Tensor:
+        """``block(h, emb)``, recomputed in the backward pass under ``config.checkpointing``."""
+        if self.config.checkpointing and torch.is_grad_enabled() and self.training:
+            return torch.utils.checkpoint.checkpoint(block, h, emb, use_reentrant=False)
+        return block(h, emb)
 
     @property
     def bottleneck_channels(self) -> int:

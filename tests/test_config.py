@@ -1,8 +1,11 @@
 """Teacher configs: presets, YAML files, the dict round trip and type-checked overrides."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from rsd_mini.config import (PRESET_FILES, PRESETS, TeacherConfig, apply_overrides, from_dict,
@@ -35,7 +38,7 @@ def test_resshift_v1_is_the_papers_teacher():
 
 def test_tiny_keeps_the_process_in_pixel_space():
     tiny, v1 = PRESETS["tiny"], PRESETS["resshift-v1"]
-    assert tiny.diffusion == dataclasses.replace(v1.diffusion, latent=False)
+    assert tiny.diffusion == dataclasses.replace(v1.diffusion, latent=False, autoencoder=None)
     assert (tiny.data.dataset, tiny.data.crop_size, tiny.data.degradation) == ("mini", 64, "bicubic")
     assert tiny.unet == unet_preset("tiny")
 
@@ -95,3 +98,15 @@ def test_load_config_from_partial_yaml_and_bad_names(tmp_path):
     assert config.unet == TeacherConfig().unet  # missing sections keep the defaults
     with pytest.raises(FileNotFoundError, match="tiny.*resshift-v1|resshift-v1.*tiny"):
         load_config("tinyy")
+
+
+def test_v3_preset_has_the_official_four_step_schedule():
+    from rsd_mini.diffusion import ResShift
+
+    reference = json.loads((Path(__file__).resolve().parents[1] / "data" / "reference" /
+                            "resshift_schedules.json").read_text())["resshift_v3_x4_T4"]
+    d = PRESETS["resshift-v3"].diffusion
+    process = ResShift(d.steps, d.kappa, d.min_noise_level, d.etas_end, d.power)
+    torch.testing.assert_close(process.sqrt_etas, torch.tensor(reference["sqrt_etas"], dtype=torch.float64),
+                               atol=1e-6, rtol=0)
+    assert d.latent and d.autoencoder == "vq-f4"

@@ -1,5 +1,7 @@
 """The Swin-UNet teacher: layout, shapes, conditioning and the official window mask."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -105,3 +107,24 @@ def test_official_window_mask_quirk_is_reproduced():
     assert last[0, 0, 0, 7] == -100  # b=0 vs b'=7 are in different bands
     textbook = _standard_swin_labels(16, 16, 8, 4)[8:, 8:].reshape(-1)
     assert textbook[0] != textbook[7 * 8]  # the textbook mask would separate rows instead
+
+
+def test_activation_checkpointing_keeps_outputs_and_gradients():
+    config = unet_preset("tiny")
+    torch.manual_seed(0)
+    plain = SwinUNet(config).train()
+    for p in plain.parameters():  # non-zero heads so every block gets a gradient
+        torch.nn.init.normal_(p, std=0.05) if p.ndim > 1 else None
+    checkpointed = SwinUNet(dataclasses.replace(config, checkpointing=True)).train()
+    checkpointed.load_state_dict(plain.state_dict())
+    x, t, lq = _inputs()
+    grads = []
+    for model in (plain, checkpointed):
+        model.zero_grad()
+        out = model(x, t, lq=lq)
+        out.square().mean().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert any(g.abs().sum() > 0 for g in grads[1][1])
