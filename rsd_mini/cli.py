@@ -10,6 +10,7 @@ line and a function that adds its arguments::
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -132,8 +133,10 @@ def _format(value: float | None) -> str:
 
 # --------------------------------------------------------------------- reproduce
 def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsd_mini.tables import add_table_arguments
+
     parser.add_argument("--preset", default="tiny", choices=["tiny"],
-                        help="the reproduction to run (the full-scale tables arrive with issue #5)")
+                        help="the tiny reproduction (without --table)")
     parser.add_argument("--out", default="runs/tiny", metavar="DIR", help="runs and metrics")
     parser.add_argument("--figures", default="figures", metavar="DIR", help="where figures go")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -141,13 +144,17 @@ def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a distillation override (repeatable), e.g. --student train.iterations=50")
     parser.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE",
                         help="teacher config overrides, e.g. train.iterations=100")
+    add_table_arguments(parser)
 
 
-@command("reproduce", "Tiny end-to-end reproduction: teacher, RSD student, metrics, figures.",
-         _reproduce_arguments)
+@command("reproduce", "Tiny end-to-end reproduction (teacher, RSD student, metrics, figures), or "
+         "with --table N one of the paper's tables beside ours.", _reproduce_arguments)
 def reproduce(args: argparse.Namespace) -> int:
     from rsd_mini.reproduce import run_tiny
+    from rsd_mini.tables import run_table
 
+    if args.table is not None:
+        return run_table(args)
     summary = run_tiny(args.out, args.figures, args.overrides, args.student,
                        progress=not args.no_progress)
     _print_methods(summary)
@@ -217,29 +224,21 @@ def toy(args: argparse.Namespace) -> int:
     return main(args)
 
 
-# --------------------------------------------------------------------- evaluate, upscale
-def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    from rsd_mini.evaluate import add_evaluate_arguments
+# --------------------------------------------------------------------- commands defined elsewhere
+def delegate(name: str, help: str, module: str, add_arguments: str, run: str) -> None:
+    """Register subcommand ``name`` whose arguments and body are the functions ``add_arguments``
+    and ``run`` of ``rsd_mini.<module>``."""
+    def target(function: str):
+        return getattr(importlib.import_module(f"rsd_mini.{module}"), function)
 
-    add_evaluate_arguments(parser)
-
-
-@command("evaluate", "Metrics of a checkpoint or bicubic on an LR folder (optionally with HR).",
-         _evaluate_arguments)
-def evaluate(args: argparse.Namespace) -> int:
-    from rsd_mini.evaluate import run_evaluate
-
-    return run_evaluate(args)
+    COMMANDS[name] = Command(help, lambda parser: target(add_arguments)(parser), lambda args: target(run)(args))
 
 
-def _upscale_arguments(parser: argparse.ArgumentParser) -> None:
-    from rsd_mini.evaluate import add_upscale_arguments
-
-    add_upscale_arguments(parser)
-
-
-@command("upscale", "Super-resolve image files of any size with a checkpoint.", _upscale_arguments)
-def upscale(args: argparse.Namespace) -> int:
-    from rsd_mini.evaluate import run_upscale
-
-    return run_upscale(args)
+delegate("evaluate", "Metrics of a checkpoint or bicubic on an LR folder (optionally with HR).",
+         "evaluate", "add_evaluate_arguments", "run_evaluate")
+delegate("upscale", "Super-resolve image files of any size with a checkpoint.",
+         "evaluate", "add_upscale_arguments", "run_upscale")
+delegate("weights", "List, download and verify the official checkpoints (ResShift, VQ-f4, SinSR, RSD).",
+         "weights", "add_weights_arguments", "run_weights")
+delegate("data", "List, check and prepare the paper's training and test sets.",
+         "prepare", "add_data_arguments", "run_data")

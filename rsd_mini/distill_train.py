@@ -11,6 +11,7 @@ exact resume as for the teacher (:class:`rsd_mini.train.TrainingRun`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
 
@@ -20,11 +21,10 @@ from torch.utils.data import Dataset
 
 from rsd_mini import distill
 from rsd_mini.checkpoint import load_checkpoint, rng_state, set_rng_state
-from rsd_mini.config import DistillConfig, to_dict
+from rsd_mini.config import DistillConfig, from_dict, to_dict
 from rsd_mini.diffusion import ResShift
 from rsd_mini.official import load_unet
-from rsd_mini.train import (LATENT_NOT_READY, TrainingRun, build_dataset, build_ema, make_batch,
-                            pixel_space_pair, stack_items, step_seed)
+from rsd_mini.train import TrainingRun, build_dataset, build_ema, make_batch, step_seed
 from rsd_mini.unet import SwinUNet, UNetConfig
 
 
@@ -37,10 +37,11 @@ def load_teacher(checkpoint: str | Path, unet: UNetConfig, device: str | torch.d
                                 "first (python -m rsd_mini train-teacher) or download the official one")
     state = load_checkpoint(path)
     if isinstance(state, dict) and {"ema", "config"} <= state.keys():  # one of our runs
-        saved = state["config"]["unet"]
-        if saved != to_dict(unet):
-            raise ValueError(f"distill.teacher={str(path)!r} was trained with unet={saved}, but "
-                             f"the config has unet={to_dict(unet)}")
+        saved = dataclasses.replace(from_dict(UNetConfig, state["config"]["unet"]),
+                                    checkpointing=unet.checkpointing)  # memory, not function
+        if saved != unet:
+            raise ValueError(f"distill.teacher={str(path)!r} was trained with unet={to_dict(saved)}, "
+                             f"but the config has unet={to_dict(unet)}")
         model = SwinUNet(unet)
         model.load_state_dict(state["ema"])
         return distill.copy_frozen(model.to(device))
@@ -66,10 +67,8 @@ class RSDTrainer(TrainingRun):
 
     def __init__(self, config: DistillConfig, teacher: nn.Module | None = None,
                  dataset: Dataset | None = None, device: str | torch.device | None = None,
-                 perceptual: distill.Perceptual | None = None):
-        if config.diffusion.latent:
-            raise NotImplementedError(LATENT_NOT_READY)
-        super().__init__(config, device)
+                 perceptual: distill.Perceptual | None = None, autoencoder: nn.Module | None = None):
+        super().__init__(config, device, autoencoder)
         d, rsd = config.diffusion, config.distill
         self.diffusion = ResShift(d.steps, d.kappa, d.min_noise_level, d.etas_end, d.power)
         self.nodes = distill.multistep_nodes(d.steps, rsd.nodes)
@@ -90,7 +89,6 @@ class RSDTrainer(TrainingRun):
         self.perceptual = perceptual
         if rsd.lpips_weight > 0 and perceptual is None:
             self.perceptual = distill.build_lpips(self.device)
-        self._val_dataset: Dataset | None = None
 
     def _adamw(self, params) -> torch.optim.AdamW:
         o = self.config.optim
@@ -121,8 +119,9 @@ class RSDTrainer(TrainingRun):
         return make_batch(self.dataset, train.batch_size, train.seed, index), index
 
     def _chunks(self, batch: dict[str, Tensor], index: int):
-        """This process's divisor and its microbatches (x₀, y₀, generator) of batch ``index``."""
-        pieces = ((*pixel_space_pair(piece, self.config.data.scale), generator)
+        """This process's divisor and its microbatches (x₀, y₀, lq, HR image, generator) of
+        batch ``index``."""
+        pieces = ((*self.training_triple(piece), piece["hr"], generator)
                   for piece, generator in self.microbatches(batch, index))
         return self.shard_size(batch), pieces
 
@@ -134,16 +133,17 @@ class RSDTrainer(TrainingRun):
         self.optimizer_fake.zero_grad(set_to_none=True)
         totals = dict(fake_loss=0.0, gan_d=0.0)
         size, chunks = self._chunks(batch, index)
-        for x0, y, generator in chunks:
+        latent = self.latent
+        for x0, y, lq, _, generator in chunks:
             with self.autocast():
                 with torch.no_grad():
-                    x0_hat, _ = distill.student_predict(process, self.student, x0, y, y, self.nodes,
-                                                        rsd.noise_channels, generator, latent=False)
-                fake = distill.fake_loss(process, self.fake, x0_hat, y, y, generator, latent=False).float().sum() / size
+                    x0_hat, _ = distill.student_predict(process, self.student, x0, y, lq, self.nodes,
+                                                        rsd.noise_channels, generator, latent)
+                fake = distill.fake_loss(process, self.fake, x0_hat, y, lq, generator, latent).float().sum() / size
                 loss = fake
                 if self.head is not None:
-                    real_logits = distill.gan_logits(process, self.fake, self.head, x0, y, y, generator, False)
-                    fake_logits = distill.gan_logits(process, self.fake, self.head, x0_hat, y, y, generator, False)
+                    real_logits = distill.gan_logits(process, self.fake, self.head, x0, y, lq, generator, latent)
+                    fake_logits = distill.gan_logits(process, self.fake, self.head, x0_hat, y, lq, generator, latent)
                     gan_d = distill.discriminator_loss(real_logits, fake_logits).float().sum() / size
                     loss = loss + rsd.gan_weight * gan_d
                     totals["gan_d"] += float(gan_d.detach())
@@ -160,9 +160,9 @@ class RSDTrainer(TrainingRun):
         self.optimizer.zero_grad(set_to_none=True)
         totals = dict(loss=0.0, distance=0.0, normaliser=0.0)
         size, chunks = self._chunks(batch, index)
-        for x0, y, generator in chunks:
+        for x0, y, lq, hr, generator in chunks:
             with self.autocast():
-                loss = self._student_terms(x0, y, generator, size, totals)
+                loss = self._student_terms(x0, y, lq, hr, generator, size, totals)
             self.scaler.scale(loss).backward()
             totals["loss"] += float(loss.detach())
         self._check_finite(torch.tensor(totals["loss"]))
@@ -171,15 +171,15 @@ class RSDTrainer(TrainingRun):
         self.ema.update_parameters(self.student)
         return totals
 
-    def _student_terms(self, x0: Tensor, y: Tensor, generator: torch.Generator, size: int,
-                       totals: dict[str, float]) -> Tensor:
+    def _student_terms(self, x0: Tensor, y: Tensor, lq: Tensor, hr: Tensor, generator: torch.Generator,
+                       size: int, totals: dict[str, float]) -> Tensor:
         """The student's loss on one microbatch, divided by the process's batch ``size``; adds
         what it logs to ``totals``."""
-        rsd, process = self.config.distill, self.diffusion
-        x0_hat, _ = distill.student_predict(process, self.student, x0, y, y, self.nodes,
-                                            rsd.noise_channels, generator, latent=False)
-        result = distill.student_loss(process, self.teacher, self.fake, x0_hat, y, y, generator,
-                                      latent=False, variant=rsd.variant,
+        rsd, process, latent = self.config.distill, self.diffusion, self.latent
+        x0_hat, _ = distill.student_predict(process, self.student, x0, y, lq, self.nodes,
+                                            rsd.noise_channels, generator, latent)
+        result = distill.student_loss(process, self.teacher, self.fake, x0_hat, y, lq, generator,
+                                      latent=latent, variant=rsd.variant,
                                       sid_normalization=rsd.sid_normalization,
                                       t_power_ten=rsd.t_power_ten)
         loss = result.loss.float().sum() / size
@@ -187,20 +187,20 @@ class RSDTrainer(TrainingRun):
         totals["normaliser"] += float(result.normaliser.sum()) / size
         if self.head is not None:
             with distill.frozen(self.fake, self.head):
-                logits = distill.gan_logits(process, self.fake, self.head, x0_hat, y, y, generator, False)
+                logits = distill.gan_logits(process, self.fake, self.head, x0_hat, y, lq, generator, latent)
             gan_g = distill.generator_gan_loss(logits).float().sum() / size
             loss = loss + rsd.gan_weight * gan_g
             totals["gan_g"] = totals.get("gan_g", 0.0) + float(gan_g.detach())
         if self.perceptual is not None:
-            lpips = self.perceptual(self._one_step(y, generator), x0).float().sum() / size
+            lpips = self.perceptual(self.to_image(self._one_step(y, lq, generator)), hr).float().sum() / size
             loss = loss + rsd.lpips_weight * lpips
             totals["lpips"] = totals.get("lpips", 0.0) + float(lpips.detach())
         return loss
 
-    def _one_step(self, y: Tensor, generator: torch.Generator) -> Tensor:
-        """ẑ₀ = G(x_T, y₀, T, ε) from the prior, the image LPIPS compares (RSD §3.4)."""
-        return distill.one_step_sample(self.diffusion, self.student, y, y, self.config.distill.noise_channels,
-                                       generator, latent=False, clip=False)
+    def _one_step(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:
+        """ẑ₀ = G(x_T, y₀, T, ε) from the prior, whose image LPIPS compares (RSD §3.4)."""
+        return distill.one_step_sample(self.diffusion, self.student, y, lq, self.config.distill.noise_channels,
+                                       generator, self.latent, clip=False)
 
     @staticmethod
     def _parameters(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
@@ -217,23 +217,10 @@ class RSDTrainer(TrainingRun):
         return norm
 
     # ----------------------------------------------------------------- validation
-    @torch.no_grad()
-    def validate(self) -> float:
-        """Mean Y-channel PSNR (dB) of one-step EMA-student outputs on the first
-        ``data.val_images`` validation crops (fixed noise)."""
-        from rsd_mini.metrics import psnr, to_unit_range
-
-        if self._val_dataset is None:
-            self._val_dataset = build_dataset(self.config.data, self.config.train.seed, split="val")
-        if self._val_dataset is None:
-            return math.nan
-        count = min(self.config.data.val_images, len(self._val_dataset))
-        batch = stack_items(self._val_dataset, list(range(count)))
-        x0, y = (v.to(self.device) for v in pixel_space_pair(batch, self.config.data.scale))
-        generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed)
-        out = distill.one_step_sample(self.diffusion, self.ema_model, y, y,
-                                      self.config.distill.noise_channels, generator, latent=False)
-        return float(psnr(to_unit_range(out), to_unit_range(x0)).mean())
+    def sample(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:
+        """One step of the EMA student from the prior (RSD_SPEC §4c)."""
+        return distill.one_step_sample(self.diffusion, self.ema_model, y, lq, self.config.distill.noise_channels,
+                                       generator, self.latent)
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:

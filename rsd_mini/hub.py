@@ -89,16 +89,20 @@ def from_state(state: dict) -> SRModel:
     """An :class:`SRModel` from a teacher or distillation checkpoint (run or shipped)."""
     values = state["config"]
     config = from_dict(DistillConfig if "distill" in values else TeacherConfig, values)
-    if config.diffusion.latent:
-        raise NotImplementedError("latent-space models need the VQ-f4 autoencoder (issue #5)")
     network = SwinUNet(config.unet)
     kind, channels = "teacher", 0
     if isinstance(config, DistillConfig):
         kind, channels = "student", config.distill.noise_channels
         network = add_noise_channels(network, channels)
     network.load_state_dict({k: v.float() for k, v in state["ema"].items()})
-    return SRModel(network.eval().requires_grad_(False), _process(config), kind, config.data.scale,
-                   channels, state.get("meta", {}))
+    network = network.eval().requires_grad_(False)
+    if config.diffusion.latent:  # a run in VQ-f4 latents: its autoencoder comes from the config
+        from rsd_mini.latent import LatentSR
+        from rsd_mini.train import load_run_autoencoder
+
+        return LatentSR(network, _process(config), kind, config.data.scale, channels, state.get("meta", {}),
+                        autoencoder=load_run_autoencoder(config.diffusion.autoencoder, torch.device("cpu")))
+    return SRModel(network, _process(config), kind, config.data.scale, channels, state.get("meta", {}))
 
 
 def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> SRModel:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .autoencoder import VQAutoencoder, VQConfig
 from .unet import SwinUNet, UNetConfig
 
 #: Official ``model.params`` keys that only have one supported value here.
@@ -142,3 +143,57 @@ def official_state_dict(model: SwinUNet) -> dict[str, Tensor]:
         if name.endswith(_DERIVED_BUFFER):
             state[name] = buffer.clone()
     return state
+
+
+def load_autoencoder(checkpoint: str | PathLike | Mapping[str, Tensor], params: Mapping | VQConfig | None = None,
+                     device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> VQAutoencoder:
+    """The frozen VQ-f4 autoencoder from an official ``autoencoder_vq_f4.pth`` (RSD_SPEC §2).
+
+    ``params``: the official ``autoencoder.params`` dict or a :class:`VQConfig` (default: the
+    f4 config). Loaded strictly (:class:`CheckpointMismatchError` lists every differing key),
+    returned in ``eval()`` mode with ``requires_grad=False``. ``dtype``: e.g. ``torch.float16``,
+    as the official SinSR/RSD samplers run it on the GPU (``autoencoder.use_fp16``); keep the
+    default float32 on a CPU.
+    """
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype={dtype!r}: expected a floating-point torch.dtype or None")
+    config = VQConfig() if params is None else params if isinstance(params, VQConfig) else VQConfig.from_official(params)
+    model = VQAutoencoder(config)
+    state, source = read_state_dict(checkpoint)
+    load_state_dict_strict(model, state, source)
+    return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+
+def load_official_model(name: str, weights_dir: str | PathLike | None = None, device: str | torch.device = "cpu",
+                        fp16: bool = False, download: bool = False):
+    """An official SR model of :data:`rsd_mini.weights.REGISTRY` (``"resshift-v1"``, ``"resshift-v3"``,
+    ``"sinsr-v1"``, ``"rsd"``, ...) with the VQ-f4 autoencoder, ready to super-resolve as the
+    official sampler does (:class:`rsd_mini.latent.LatentSR`, RSD_SPEC §4c).
+
+    The network is built from the registry's official ``model.params`` (plus the RSD student's
+    noise input channel, appended after the 6 input channels as the official ``_add_noise``
+    does) and both files are loaded strictly. ``fp16``: the autoencoder in float16 as the
+    SinSR/RSD samplers run it (GPU); wrap calls in ``torch.autocast`` for a mixed-precision UNet.
+    ``download``: fetch missing files (else a missing file raises ``FileNotFoundError`` saying
+    where to put it).
+    """
+    from rsd_mini import weights
+    from rsd_mini.distill import add_noise_channels
+    from rsd_mini.diffusion import ResShift
+    from rsd_mini.latent import LatentSR
+
+    spec = weights.get_spec(name)
+    if spec.kind != "unet":
+        raise ValueError(f"name={name!r} is the {spec.kind}: expected an SR model, one of "
+                         f"{[n for n, s in weights.REGISTRY.items() if s.kind == 'unet']}")
+    network = SwinUNet(unet_config_from_official(spec.params))
+    if spec.noise_channels:
+        network = add_noise_channels(network, spec.noise_channels)
+    state, source = read_state_dict(weights.require(spec, weights_dir, download))
+    load_state_dict_strict(network, state, source)
+    vq = weights.get_spec("vq-f4")
+    autoencoder = load_autoencoder(weights.require(vq, weights_dir, download), vq.params, device,
+                                   torch.float16 if fp16 else None)
+    return LatentSR(network.to(device).eval().requires_grad_(False), ResShift(**spec.diffusion), spec.inference,
+                    noise_channels=spec.noise_channels, meta=dict(name=spec.name, file=str(source)),
+                    autoencoder=autoencoder)

@@ -37,7 +37,6 @@ from rsd_mini.diffusion import ResShift
 from rsd_mini.distributed import World, default_device
 from rsd_mini.unet import SwinUNet
 
-LATENT_NOT_READY = "latent-space training needs the VQ-f4 autoencoder (issue #5)"
 
 
 # --------------------------------------------------------------------- schedule and EMA
@@ -128,6 +127,20 @@ def build_dataset(data: DataConfig, seed: int, split: str = "train") -> Dataset 
     return sr_data.ImageFolderSR(root, **kwargs)
 
 
+def load_run_autoencoder(source: str | None, device: torch.device):
+    """The frozen VQ-f4 of a latent run: ``diffusion.autoencoder`` is a file or a name of
+    :data:`rsd_mini.weights.REGISTRY` found in the weights folder (RSD_SPEC §1)."""
+    from rsd_mini import official, weights
+
+    if source is None:
+        raise ValueError("diffusion.autoencoder=None: diffusion.latent=True needs the VQ-f4 checkpoint "
+                         "(a file, or 'vq-f4' from the weights folder)")
+    path = weights.require(source) if source in weights.REGISTRY else Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"diffusion.autoencoder={source!r}: no such file")
+    return official.load_autoencoder(path, device=device)
+
+
 def pixel_space_pair(batch: dict[str, Tensor], scale: int) -> tuple[Tensor, Tensor]:
     """(x₀, y₀) in pixel space: the HR crop and the bicubic ×scale upsampled LR image."""
     from rsd_mini.degradations import bicubic_upsample
@@ -165,7 +178,7 @@ class TrainingRun:
 
     Subclasses set ``name`` and ``sections`` (the config sections a checkpoint must agree on to
     be resumed) and implement :meth:`update` (one optimisation step returning the numbers to log,
-    ``loss`` among them), :meth:`validate`, :meth:`state_dict` and :meth:`load_state_dict`.
+    ``loss`` among them), :meth:`sample`, :meth:`state_dict` and :meth:`load_state_dict`.
 
     Under ``torchrun`` the run is data-parallel (:mod:`rsd_mini.distributed`): ``world`` is this
     process's rank, :meth:`microbatches` its shard of each global batch, and only rank 0 writes.
@@ -174,10 +187,15 @@ class TrainingRun:
     name = "run"
     sections: tuple[str, ...] = ("diffusion", "unet")
 
-    def __init__(self, config, device: str | torch.device | None = None):
+    def __init__(self, config, device: str | torch.device | None = None, autoencoder: nn.Module | None = None):
         self.config = config
         self.device = torch.device(device) if device is not None else default_device()
         self.world = World.from_env(self.device)
+        self.latent = config.diffusion.latent
+        if self.latent and autoencoder is None:
+            autoencoder = load_run_autoencoder(config.diffusion.autoencoder, self.device)
+        self.autoencoder = autoencoder.to(self.device).requires_grad_(False) if self.latent else None
+        self._val_dataset: Dataset | None = None
         self.step, self.seconds = 0, 0.0
         self.saved_step: int | None = None
 
@@ -192,8 +210,26 @@ class TrainingRun:
     def update(self) -> dict[str, float]:
         raise NotImplementedError
 
-    def validate(self) -> float:
+    def sample(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:
+        """What the EMA model outputs for validation, in x₀-space."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean Y-channel PSNR (dB) of :meth:`sample` on the first ``data.val_images`` validation
+        items (fixed noise), decoded to images in latent space."""
+        from rsd_mini.metrics import psnr, to_unit_range
+
+        if self._val_dataset is None:
+            self._val_dataset = build_dataset(self.config.data, self.config.train.seed, split="val")
+        if self._val_dataset is None:
+            return math.nan
+        count = min(self.config.data.val_images, len(self._val_dataset))
+        batch = {k: v.to(self.device) for k, v in stack_items(self._val_dataset, list(range(count))).items()}
+        _, y, lq = self.training_triple(batch)
+        generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed)
+        image = self.to_image(self.sample(y, lq, generator)).clamp(-1, 1)
+        return float(psnr(to_unit_range(image), to_unit_range(batch["hr"])).mean())
 
     def state_dict(self) -> dict:
         raise NotImplementedError
@@ -229,6 +265,22 @@ class TrainingRun:
         for c, start in enumerate(range(0, len(shard["hr"]), size), start=first):
             piece = {key: value[start:start + size].to(self.device) for key, value in shard.items()}
             yield piece, self.step_generator(index, "diffusion" if c == 0 else f"diffusion.{c}")
+
+    def training_triple(self, piece: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """(x₀, y₀, lq) of a batch: in pixel space the HR image, the bicubic-upsampled LR image
+        twice; in latent space z₀ = E(HR), z_y = E(bicubic↑LR) and the pixel LR image, which
+        the network reads as its condition (RSD_SPEC §1)."""
+        if self.autoencoder is None:
+            x0, y = pixel_space_pair(piece, self.config.data.scale)
+            return x0, y, y
+        from rsd_mini.latent import encode_latents
+
+        z0, z_y = encode_latents(self.autoencoder, piece["hr"], piece["lq"], self.config.data.scale)
+        return z0, z_y, piece["lq"]
+
+    def to_image(self, x: Tensor) -> Tensor:
+        """An image from x₀-space: the decoded latent (quantised, straight-through) or itself."""
+        return x if self.autoencoder is None else self.autoencoder.decode(x)
 
     def shard_size(self, batch: dict[str, Tensor]) -> int:
         """How many items of ``batch`` this process handles (the divisor of its loss)."""
@@ -305,6 +357,7 @@ class TrainingRun:
         """The config sections of ``sections`` must agree; keys a checkpoint predates count as
         their defaults."""
         current, saved = to_dict(self.config), to_dict(from_dict(type(self.config), saved))
+        saved["unet"]["checkpointing"] = current["unet"]["checkpointing"]  # memory, not function
         for section in self.sections:
             if saved[section] != current[section]:
                 raise ValueError(f"{self.checkpoint_path}: trained with {section}={saved[section]}, "
@@ -336,6 +389,7 @@ class TeacherTrainer(TrainingRun):
         dataset: items ``{"hr": (3,S,S), "lq": (3,S/scale,S/scale)}`` in [−1, 1]; default
             from ``config.data``.
         device: default CUDA if available, else CPU.
+        autoencoder: with ``diffusion.latent``, the VQ-f4 (default: ``diffusion.autoencoder``).
 
     Attributes ``model``, ``ema_model`` (the averaged copy, same class as ``model``),
     ``diffusion`` (:class:`~rsd_mini.diffusion.ResShift`) and ``step`` (updates done).
@@ -344,10 +398,9 @@ class TeacherTrainer(TrainingRun):
     name = "teacher"
 
     def __init__(self, config: TeacherConfig, model: nn.Module | None = None,
-                 dataset: Dataset | None = None, device: str | torch.device | None = None):
-        if config.diffusion.latent:
-            raise NotImplementedError(LATENT_NOT_READY)
-        super().__init__(config, device)
+                 dataset: Dataset | None = None, device: str | torch.device | None = None,
+                 autoencoder: nn.Module | None = None):
+        super().__init__(config, device, autoencoder)
         diffusion = config.diffusion
         self.diffusion = ResShift(diffusion.steps, diffusion.kappa, diffusion.min_noise_level,
                                   diffusion.etas_end, diffusion.power)
@@ -357,7 +410,6 @@ class TeacherTrainer(TrainingRun):
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.iterations)
         self.scaler = self.grad_scaler()
         self.ema = build_ema(self.model, config.train.ema_rate)
-        self._val_dataset: Dataset | None = None
 
     @property
     def ema_model(self) -> nn.Module:
@@ -381,9 +433,10 @@ class TeacherTrainer(TrainingRun):
         total = torch.zeros((), device=self.device)
         size = self.shard_size(batch)
         for piece, generator in self.microbatches(batch, index):
-            x0, y = pixel_space_pair(piece, self.config.data.scale)
+            x0, y, lq = self.training_triple(piece)
             with self.autocast():
-                losses = self.diffusion.training_loss(self.model, x0, y, lq=y, generator=generator, latent=False)
+                losses = self.diffusion.training_loss(self.model, x0, y, lq=lq, generator=generator,
+                                                      latent=self.latent)
             loss = losses.float().sum() / size
             self.scaler.scale(loss).backward()
             total += loss.detach()
@@ -403,22 +456,9 @@ class TeacherTrainer(TrainingRun):
         return torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
 
     # ----------------------------------------------------------------- validation
-    @torch.no_grad()
-    def validate(self) -> float:
-        """Mean Y-channel PSNR (dB) of EMA-teacher samples on the first ``data.val_images``
-        validation images (ancestral sampling, T network calls; fixed noise)."""
-        from rsd_mini.metrics import psnr, to_unit_range
-
-        if self._val_dataset is None:
-            self._val_dataset = build_dataset(self.config.data, self.config.train.seed, split="val")
-        if self._val_dataset is None:
-            return math.nan
-        count = min(self.config.data.val_images, len(self._val_dataset))
-        batch = stack_items(self._val_dataset, list(range(count)))
-        x0, y = (v.to(self.device) for v in pixel_space_pair(batch, self.config.data.scale))
-        generator = torch.Generator(device=self.device).manual_seed(self.config.train.seed)
-        sample = self.diffusion.sample(self.ema_model, y, generator=generator, latent=False)
-        return float(psnr(to_unit_range(sample), to_unit_range(x0)).mean())
+    def sample(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:
+        """All T ancestral steps of the EMA teacher."""
+        return self.diffusion.sample(self.ema_model, y, lq=lq, generator=generator, latent=self.latent)
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:

@@ -229,3 +229,60 @@ def bar_chart(values: dict[str, float], ylabel: str, ax=None, fmt: str = "{:.2f}
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
     return ax.figure
+
+
+def radar_normalise(values: dict[str, dict[str, float]], higher_is_better: dict[str, bool],
+                    floor: float = 0.2) -> dict[str, dict[str, float]]:
+    """Scale each axis of ``values`` (method → axis → number) to [``floor``, 1] across methods,
+    the best method at 1 and the worst at ``floor`` (inverted where ``higher_is_better`` is
+    False, e.g. LPIPS), as in the radar chart of RSD Fig. 1 (right). An axis on which all
+    methods tie puts every method at 1."""
+    if not values or not all(isinstance(row, dict) and row for row in values.values()):
+        raise ValueError("values: expected a non-empty dict of method -> {axis: number}")
+    axes = list(higher_is_better)
+    for method, row in values.items():
+        if sorted(row) != sorted(axes):
+            raise ValueError(f"values[{method!r}] has axes {sorted(row)}: expected {sorted(axes)} "
+                             "(the keys of higher_is_better)")
+    if not 0 <= floor < 1:
+        raise ValueError(f"floor={floor!r}: expected a number in [0, 1)")
+    scaled: dict[str, dict[str, float]] = {method: {} for method in values}
+    for axis in axes:
+        numbers = [float(row[axis]) for row in values.values()]
+        low, high = min(numbers), max(numbers)
+        for method, row in values.items():
+            share = 1.0 if high == low else (float(row[axis]) - low) / (high - low)
+            share = share if higher_is_better[axis] else (1.0 if high == low else 1.0 - share)
+            scaled[method][axis] = floor + (1 - floor) * share
+    return scaled
+
+
+def radar_chart(values: dict[str, dict[str, float]], higher_is_better: dict[str, bool], title: str | None = None,
+                floor: float = 0.2, size: float = 4.5, styles: dict[str, str] | None = None,
+                labels: dict[str, str] | None = None) -> Figure:
+    """A radar chart of ``values`` (method → axis → number), each axis normalised across the
+    methods by :func:`radar_normalise` (outer is better; "↓" marks inverted axes) and labelled
+    (``labels``, default the axis names) with its raw range. ``styles``: a line style per
+    method (e.g. ``"--"`` for our numbers)."""
+    scaled = radar_normalise(values, higher_is_better, floor)
+    axes = list(higher_is_better)
+    angles = np.linspace(0, 2 * np.pi, len(axes), endpoint=False)
+    fig = Figure(figsize=(size + 2.2, size), layout="constrained")
+    ax = fig.add_subplot(projection="polar")
+    for index, (method, row) in enumerate(scaled.items()):
+        radii = [row[axis] for axis in axes]
+        ax.plot(np.append(angles, angles[0]), radii + radii[:1], (styles or {}).get(method, "-"),
+                color=f"C{index}", marker="o", markersize=3, label=method)
+        ax.fill(np.append(angles, angles[0]), radii + radii[:1], color=f"C{index}", alpha=0.08)
+    ticks = []
+    for axis in axes:
+        numbers = [float(row[axis]) for row in values.values()]
+        name = (labels or {}).get(axis, axis)
+        ticks.append(f"{name}{'' if higher_is_better[axis] else ' ↓'}\n[{min(numbers):.3g}, {max(numbers):.3g}]")
+    ax.set_xticks(angles, ticks, fontsize=8)
+    ax.tick_params(axis="x", pad=10)
+    ax.set_ylim(0, 1.05), ax.set_yticklabels([])
+    ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig

@@ -8,7 +8,7 @@ import torch
 
 from rsd_mini.official import (CheckpointMismatchError, load_unet, official_state_dict,
                                unet_config_from_official)
-from rsd_mini.unet import count_parameters, unet_preset
+from rsd_mini.unet import SwinUNet, count_parameters, unet_preset
 
 LAYOUT = json.loads((Path(__file__).resolve().parents[1] / "data" / "reference"
                      / "unet_swin_v1_layout.json").read_text())
@@ -113,3 +113,46 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"state_dict": {"x": torch.zeros(1)}, "obj": Path("/")}, path)
     with pytest.raises(ValueError, match="not a readable torch checkpoint"):
         load_unet(path, LAYOUT["config"])
+
+
+# --------------------------------------------------------------------- registry models
+SMALL_UNET = dict(image_size=16, in_channels=6, model_channels=32, out_channels=3, attention_resolutions=[8],
+                  dropout=0, channel_mult=[1, 2], num_res_blocks=[1, 1], conv_resample=True, dims=2,
+                  use_fp16=False, num_head_channels=32, use_scale_shift_norm=True, resblock_updown=False,
+                  swin_depth=2, swin_embed_dim=32, window_size=4, mlp_ratio=2, cond_lq=True)
+SMALL_VQ = dict(embed_dim=3, n_embed=16, ddconfig=dict(double_z=False, z_channels=3, resolution=64, in_channels=3,
+                                                       out_ch=3, ch=32, ch_mult=[1, 1, 2], num_res_blocks=1,
+                                                       attn_resolutions=[], dropout=0.0, padding_mode="zeros"))
+
+
+@pytest.mark.parametrize("name", ["resshift-v1", "sinsr-v1", "rsd"])
+def test_registry_models_load_strictly_and_super_resolve(name, tmp_path, monkeypatch):
+    import dataclasses
+
+    from rsd_mini import weights
+    from rsd_mini.autoencoder import VQAutoencoder, VQConfig
+    from rsd_mini.distill import add_noise_channels
+    from rsd_mini.official import load_official_model, unet_config_from_official
+
+    spec = dataclasses.replace(weights.REGISTRY[name], params=SMALL_UNET)
+    vq = dataclasses.replace(weights.REGISTRY["vq-f4"], params=SMALL_VQ)
+    monkeypatch.setitem(weights.REGISTRY, name, spec)
+    monkeypatch.setitem(weights.REGISTRY, "vq-f4", vq)
+    with pytest.raises(FileNotFoundError, match=spec.filename):
+        load_official_model(name, weights_dir=tmp_path)
+    torch.manual_seed(0)
+    network = SwinUNet(unet_config_from_official(SMALL_UNET))
+    if spec.noise_channels:
+        network = add_noise_channels(network, spec.noise_channels)
+    torch.save({"module." + k: v for k, v in network.state_dict().items()}, tmp_path / spec.filename)
+    torch.save({"state_dict": VQAutoencoder(VQConfig.from_official(SMALL_VQ)).state_dict()}, tmp_path / vq.filename)
+    model = load_official_model(name, weights_dir=tmp_path)
+    assert (model.kind, model.nfe, model.noise_channels) == (spec.inference, spec.diffusion["steps"] if
+                                                               spec.inference == "teacher" else 1, spec.noise_channels)
+    for key, value in network.state_dict().items():
+        assert torch.equal(model.network.state_dict()[key], value), key
+    lq = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    out = model.sr(lq, generator=torch.Generator().manual_seed(2))
+    assert out.shape == (1, 3, 64, 64) and out.abs().max() <= 1
+    with pytest.raises(ValueError, match="name='vq-f4' is the autoencoder"):
+        load_official_model("vq-f4", weights_dir=tmp_path)

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from rsd_mini.checkpoint import load_checkpoint
 from rsd_mini.config import PRESETS, OptimConfig, apply_overrides
-from rsd_mini.train import (LATENT_NOT_READY, TeacherTrainer, build_ema, build_scheduler,
+from rsd_mini.train import (TeacherTrainer, build_ema, build_scheduler,
                             make_batch, torch_settings)
 from rsd_mini.unet import SwinUNet
 
@@ -182,12 +182,29 @@ def test_loss_decreases_on_a_fixed_batch(tmp_path):
     assert sum(losses[-3:]) < 0.5 * sum(losses[:3]), losses
 
 
-def test_latent_space_is_not_ready_yet():
-    with pytest.raises(NotImplementedError, match="VQ-f4 autoencoder"):
-        TeacherTrainer(PRESETS["resshift-v1"], model=nn.Identity(), dataset=PairDataset())
-    assert "issue #5" in LATENT_NOT_READY
+def test_latent_teacher_trains_on_vq_latents_and_validates_decoded(tmp_path):
+    from rsd_mini.autoencoder import VQAutoencoder, VQConfig
+
+    torch.manual_seed(0)
+    autoencoder = VQAutoencoder(VQConfig(n_embed=16, ch=32, ch_mult=(1, 1, 2), num_res_blocks=1))
+    config = _config(tmp_path, "diffusion.latent=true", "diffusion.autoencoder=null", "unet.lq_residual=false",
+                     "data.crop_size=64", "train.sample_every=2", "data.val_images=2", "train.iterations=2")
+    trainer = _trainer(config, autoencoder=autoencoder, dataset=PairDataset(size=64))
+    z0, z_y, lq = trainer.training_triple(make_batch(trainer.dataset, 2, seed=0, step=0))
+    assert z0.shape == z_y.shape == lq.shape == (2, 3, 16, 16)  # f4 latents of 64² crops, pixel LR
+    torch.testing.assert_close(z0, autoencoder.encode(make_batch(trainer.dataset, 2, seed=0, step=0)["hr"]))
+    trainer.fit(progress=False)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert math.isfinite(log[-1]["val_psnr"]) and math.isfinite(log[0]["loss"])
 
 
+def test_latent_run_without_autoencoder_says_what_is_needed(tmp_path):
+    config = _config(tmp_path, "diffusion.latent=true", "diffusion.autoencoder=null")
+    with pytest.raises(ValueError, match="diffusion.autoencoder=None: diffusion.latent=True needs the VQ-f4"):
+        TeacherTrainer(config, model=nn.Identity(), dataset=PairDataset())
+    config = _config(tmp_path, "diffusion.latent=true", f"diffusion.autoencoder={tmp_path / 'nope.pth'}")
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        TeacherTrainer(config, model=nn.Identity(), dataset=PairDataset())
 def test_default_model_is_the_configured_swin_unet(tmp_path):
     trainer = _trainer(_config(tmp_path))
     assert isinstance(trainer.model, SwinUNet) and trainer.model.config == trainer.config.unet
