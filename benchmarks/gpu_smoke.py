@@ -6,13 +6,15 @@ VQ-f4-shaped latents (64² for a 64² LR image, i.e. 256² HR), it measures:
 1. teacher forward+backward at the paper's micro-batch (8);
 2. one RSD iteration at that micro-batch: a fake update and a student update (the objective of
    ``rsd_mini.distill``, latent-space input scaling, teacher frozen);
-3. inference on one 64² LR: the student's single call against the teacher's 15 calls;
-4. optionally (``--tile``) both on one 512² LR tile (latent 512²/4 per side is the official
-   tiling unit; here the network runs on a latent of the tile's LR size).
+3. the VQ-f4 encoding of one training micro-batch (256² HR and its upsampled LR);
+4. inference on one 64² LR image through the whole pipeline of the official sampler
+   (:class:`rsd_mini.latent.LatentSR`: encode, UNet, decode): the student's single call against
+   the teacher's 15 calls;
+5. optionally (``--tile 512``) both on one 512² LR tile, the official tiling unit.
 
-It prints throughput, peak memory and the teacher/student time ratio, and writes them as JSON
-(``--json``). The VQ-f4 encoder/decoder are not included (issue #5); their cost is small next to
-15 UNet calls. ``--config tiny --device cpu`` runs the same code path on a CPU in seconds.
+Weights are synthetic (same shapes and cost as the official files). It prints throughput, peak
+memory and the teacher/student time ratio, and writes them as JSON (``--json``).
+``--config tiny --device cpu`` runs the same code path on a CPU in seconds (with a small VQ).
 
     python benchmarks/gpu_smoke.py --json gpu_smoke.json            # on the GPU machine
     python benchmarks/gpu_smoke.py --config tiny --device cpu --size 64 --microbatch 2
@@ -28,8 +30,13 @@ from pathlib import Path
 import torch
 
 from rsd_mini import distill
+from rsd_mini.autoencoder import VQAutoencoder, VQConfig
 from rsd_mini.diffusion import ResShift
+from rsd_mini.latent import LatentSR, encode_latents
 from rsd_mini.unet import SwinUNet, count_parameters, unet_preset
+
+#: The autoencoder of each --config: the official VQ-f4, or a small f4 one for CPU checks.
+VQ_CONFIGS = {"v1": VQConfig(), "tiny": VQConfig(n_embed=64, ch=32, ch_mult=(1, 1, 2), num_res_blocks=1)}
 
 
 def _sync(device: torch.device) -> None:
@@ -63,7 +70,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--microbatch", type=int, default=8, help="the paper's micro-batch: 8")
     parser.add_argument("--size", type=int, default=64, help="latent size of a 64² LR image: 64")
-    parser.add_argument("--tile", type=int, default=0, help="also time a tile of this latent size (e.g. 512)")
+    parser.add_argument("--tile", type=int, default=0, help="also time one LR tile of this size (official: 512)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--bf16", action="store_true", help="autocast the UNet to bfloat16")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -106,24 +113,33 @@ def main() -> None:
         loss.backward()
         student.zero_grad(set_to_none=True)
 
-    for name, fn in (("teacher_fwd_bwd", teacher_step), ("rsd_iteration", rsd_iteration)):
+    vq = VQAutoencoder(VQ_CONFIGS[args.config]).to(device).eval().requires_grad_(False)
+    hr = torch.rand(b, 3, 4 * s, 4 * s, device=device) * 2 - 1
+
+    def vq_encode_batch():
+        with torch.no_grad(), autocast:
+            return encode_latents(vq, hr, lq)
+
+    for name, fn in (("teacher_fwd_bwd", teacher_step), ("rsd_iteration", rsd_iteration),
+                     ("vq_encode_batch", vq_encode_batch)):
         reset_peak(device)
         seconds, _ = timed(fn, device, args.repeats)
         result[name] = dict(seconds=seconds, samples_per_second=b / seconds, peak_memory_mb=peak_memory_mb(device))
 
-    for label, size in (("lr64", s), *((("tile", args.tile),) if args.tile else ())):
-        zy1, lq1 = torch.randn(1, 3, size, size, device=device), torch.rand(1, 3, size, size, device=device)
-        with torch.no_grad(), autocast:
+    models = {kind: LatentSR(net.eval(), process, kind, noise_channels=channels, autoencoder=vq)
+              for kind, net, channels in (("student", student, 1), ("teacher", teacher, 0))}
+    for label, size in (("lr", s), *((("tile", args.tile),) if args.tile else ())):
+        lq1 = torch.rand(1, 3, size, size, device=device) * 2 - 1
+        timings = {}
+        for kind, repeats in (("student", args.repeats), ("teacher", max(1, args.repeats // 2))):
             reset_peak(device)
-            t_student, _ = timed(lambda: distill.one_step_sample(process, student, zy1, lq1, 1, generator), device,
-                                 args.repeats)
-            mem_student = peak_memory_mb(device)
-            reset_peak(device)
-            t_teacher, _ = timed(lambda: process.sample(teacher, zy1, lq1, generator=generator), device,
-                                 max(1, args.repeats // 2))
-        result[f"inference_{label}"] = dict(latent_size=size, student_seconds=t_student, teacher_seconds=t_teacher,
-                                            ratio=t_teacher / t_student, student_peak_memory_mb=mem_student,
-                                            teacher_peak_memory_mb=peak_memory_mb(device))
+            with autocast:
+                seconds, _ = timed(lambda: models[kind].sr(lq1, generator), device, repeats)
+            timings[kind] = (seconds, peak_memory_mb(device))
+        result[f"inference_{label}"] = dict(
+            lr_size=size, student_seconds=timings["student"][0], teacher_seconds=timings["teacher"][0],
+            ratio=timings["teacher"][0] / timings["student"][0], student_peak_memory_mb=timings["student"][1],
+            teacher_peak_memory_mb=timings["teacher"][1])
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
