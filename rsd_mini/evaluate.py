@@ -210,7 +210,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``python -m rsd_mini evaluate``."""
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", metavar="CKPT",
-                       help=f"a shipped model ({', '.join(SHIPPED)}) or a checkpoint path")
+                       help=f"a shipped model ({', '.join(SHIPPED)}), an official one from the weights "
+                            "folder (rsd, resshift-v1, sinsr-v2, ...) or a checkpoint path")
     which.add_argument("--method", choices=METHODS, help="a baseline without a network")
     parser.add_argument("--lq", required=True, type=Path, metavar="DIR", help="folder of LR images")
     parser.add_argument("--gt", type=Path, metavar="DIR",
@@ -288,7 +289,8 @@ def add_upscale_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
                         help="image files, or folders of them (not searched recursively)")
     parser.add_argument("--checkpoint", required=True, metavar="CKPT",
-                        help=f"a shipped model ({', '.join(SHIPPED)}) or a checkpoint path")
+                        help=f"a shipped model ({', '.join(SHIPPED)}), an official one from the weights "
+                            "folder (rsd, resshift-v1, sinsr-v2, ...) or a checkpoint path")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="writes DIR/STEM_x4.png per input")
     _sampling_arguments(parser)
 

@@ -106,11 +106,18 @@ def from_state(state: dict) -> SRModel:
 
 
 def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> SRModel:
-    """``load("tiny-student")``, ``load("tiny-teacher")`` or ``load("runs/tiny/student/last.pt")``."""
+    """``load("tiny-student")``, ``load("tiny-teacher")``, an official model of the weights
+    registry (``load("rsd")``, ``"resshift-v1"``, ``"sinsr-v2"``, ... from the weights folder;
+    :func:`rsd_mini.official.load_official_model`) or a run's ``load("runs/tiny/student/last.pt")``."""
+    from rsd_mini import official, weights
+
+    if str(name_or_path) in weights.REGISTRY and weights.REGISTRY[str(name_or_path)].kind == "unet":
+        return official.load_official_model(str(name_or_path), device=device)
     path = SHIPPED.get(str(name_or_path), Path(name_or_path))
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(name_or_path)!r}: not a shipped name "
-                                f"({', '.join(SHIPPED)}) and no such file")
+        official_names = [n for n, spec in weights.REGISTRY.items() if spec.kind == "unet"]
+        raise FileNotFoundError(f"checkpoint {str(name_or_path)!r}: not a shipped name ({', '.join(SHIPPED)}), "
+                                f"not an official one ({', '.join(official_names)}) and no such file")
     return from_state(load_checkpoint(path)).to(device)
 
 

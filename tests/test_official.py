@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import rsd_mini
+
 from rsd_mini.official import (CheckpointMismatchError, load_unet, official_state_dict,
                                unet_config_from_official)
 from rsd_mini.unet import SwinUNet, count_parameters, unet_preset
@@ -156,3 +158,5 @@ def test_registry_models_load_strictly_and_super_resolve(name, tmp_path, monkeyp
     assert out.shape == (1, 3, 64, 64) and out.abs().max() <= 1
     with pytest.raises(ValueError, match="name='vq-f4' is the autoencoder"):
         load_official_model("vq-f4", weights_dir=tmp_path)
+    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path))  # rsd_mini.load finds it by name
+    assert torch.equal(rsd_mini.load(name).sr(lq, generator=torch.Generator().manual_seed(2)), out)
