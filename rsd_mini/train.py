@@ -354,10 +354,13 @@ class TrainingRun:
 
     # ----------------------------------------------------------------- checkpoints
     def _check_compatible(self, saved: dict) -> None:
-        """The config sections of ``sections`` must agree; keys a checkpoint predates count as
-        their defaults."""
+        """The config sections of ``sections`` must agree, except in what does not change the
+        function (activation checkpointing; the autoencoder of a pixel-space run); keys a
+        checkpoint predates count as their defaults."""
         current, saved = to_dict(self.config), to_dict(from_dict(type(self.config), saved))
         saved["unet"]["checkpointing"] = current["unet"]["checkpointing"]  # memory, not function
+        if not (current["diffusion"]["latent"] or saved["diffusion"]["latent"]):  # unused in pixel space
+            saved["diffusion"]["autoencoder"] = current["diffusion"]["autoencoder"]
         for section in self.sections:
             if saved[section] != current[section]:
                 raise ValueError(f"{self.checkpoint_path}: trained with {section}={saved[section]}, "

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from rsd_mini.checkpoint import load_checkpoint
+from rsd_mini.checkpoint import load_checkpoint, save_checkpoint
 from rsd_mini.config import PRESETS, OptimConfig, apply_overrides
 from rsd_mini.train import (TeacherTrainer, build_ema, build_scheduler,
                             make_batch, torch_settings)
@@ -145,6 +145,19 @@ def test_resume_refuses_another_network(tmp_path):
     other = _trainer(_config(tmp_path, "train.iterations=2", "unet.model_channels=64"))
     with pytest.raises(ValueError, match="trained with unet="):
         other.fit(progress=False)
+
+
+def test_resume_accepts_older_checkpoints_and_memory_only_changes(tmp_path):
+    """A checkpoint written before ``diffusion.autoencoder`` / ``unet.checkpointing`` existed
+    resumes (the keys count as defaults; the autoencoder is unused in pixel space), and so does
+    one with activation checkpointing switched on, which changes memory, not the function."""
+    config = _config(tmp_path, "train.iterations=1", "diffusion.autoencoder=null")
+    _trainer(config).fit(progress=False)
+    state = load_checkpoint(tmp_path / "last.pt")
+    del state["config"]["diffusion"]["autoencoder"], state["config"]["unet"]["checkpointing"]
+    save_checkpoint(tmp_path / "last.pt", state)
+    result = _trainer(_config(tmp_path, "train.iterations=2", "unet.checkpointing=true")).fit(progress=False)
+    assert result["step"] == 2
 
 
 # --------------------------------------------------------------------- non-finite loss
