@@ -99,6 +99,8 @@ def test_shipped_checkpoints_load_and_beat_untrained_baselines():
                 "teacher": (teacher_sampler(teacher.network, teacher.process), 15),
                 "student": (one_step_sampler(student.network, student.process, 1), 1)}
     m = evaluate(samplers, validation_batch(load_config("tiny"), limit=4), scale=4)["methods"]
-    assert m["student"]["mean_psnr"] > m["untrained"]["mean_psnr"] + 0.5
-    assert m["teacher"]["mean_high_frequency_ratio"] > 2 * m["bicubic"]["mean_high_frequency_ratio"]
-    assert m["teacher"]["mean_lr_fidelity"] > m["bicubic"]["mean_lr_fidelity"] + 3
+    for name in ("teacher", "student"):  # detail and LR consistency neither baseline has
+        for baseline in ("bicubic", "untrained"):
+            assert m[name]["mean_high_frequency_ratio"] > 2 * m[baseline]["mean_high_frequency_ratio"], (name, baseline)
+            assert m[name]["mean_lr_fidelity"] > m[baseline]["mean_lr_fidelity"] + 3, (name, baseline)
+    assert abs(m["student"]["mean_psnr"] - m["teacher"]["mean_psnr"]) < 1.0  # one step ≈ fifteen
