@@ -161,6 +161,8 @@ for name, row in table.items():
           f"{row['nfe']:4d} {row['ms']:7.1f}")
 assert table["RSD student"]["ms"] < table["teacher, 15 calls"]["ms"]
 assert table["regression (f*(x_T))"]["hf"] < table["ground truth"]["hf"]  # the MMSE guess is blurrier
+assert table["RSD student"]["hf"] > 2 * table["regression (f*(x_T))"]["hf"]  # one step, yet not the blurry average
+assert abs(table["RSD student"]["psnr"] - table["teacher, 15 calls"]["psnr"]) < 1.0  # one step ≈ fifteen
 
 # %% [markdown]
 # ## 4. Perception–distortion and speed–NFE
