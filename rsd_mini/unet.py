@@ -189,7 +189,7 @@ def _shifted_window_mask(height: int, width: int, window: int, shift: int) -> Te
     (1, H, W, 1), and its windows are flattened column-major; the result is that token (a, b)
     of window (i, j) is labelled by the band of global row i·window + b. The released
     checkpoints were trained with this mask, so we keep it (it is a deterministic function)."""
-    rows = torch.arange(height)
+    rows = torch.arange(height, device="cpu")  # cached: never on a default meta device
     band = torch.where(rows < height - window, 0, torch.where(rows < height - shift, 1, 2))
     labels = band.view(height // window, 1, 1, window).expand(-1, width // window, window, -1)
     labels = labels.reshape(-1, window * window).float()   # token index a·window + b → band(b)

@@ -128,3 +128,13 @@ def test_activation_checkpointing_keeps_outputs_and_gradients():
     for a, b in zip(grads[0][1], grads[1][1]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     assert any(g.abs().sum() > 0 for g in grads[1][1])
+
+
+def test_building_on_the_meta_device_leaves_later_models_intact():
+    """The shifted-window mask is cached; a model first built on the meta device (to count
+    parameters cheaply) must not leave a meta tensor in the cache for later models."""
+    config = unet_preset("tiny")
+    with torch.device("meta"):
+        SwinUNet(config)
+    model = SwinUNet(config).to("cpu")
+    assert all(buffer.device.type == "cpu" for buffer in model.buffers())
