@@ -70,7 +70,7 @@ from rsd_mini.config import load_config
 from rsd_mini.data import load_image, mini_photo_paths, save_image
 from rsd_mini.degradations import bicubic_downsample, bicubic_upsample
 from rsd_mini.hub import load
-from rsd_mini.prepare import TestSet, data_root
+from rsd_mini.prepare import TestSet, data_root, locate_testset
 from rsd_mini.reproduce import validation_batch
 from rsd_mini.upscale import upscale
 
@@ -133,7 +133,7 @@ needed = sorted({row.model for n in (1, 2, 3) for row in tables.paper_table(n).r
 for name in needed:
     print(f"weights {name:12s}: {tables.missing_weights(name) or 'present'}")
 for dataset in sorted({d for n in (1, 2, 3) for d in tables.paper_table(n).datasets}):
-    print(f"data    {dataset:14s}: {'present' if tables.locate_official_data(dataset) else 'absent'} "
+    print(f"data    {dataset:14s}: {'present' if locate_testset(dataset) else 'absent'} "
           f"(expected in {data_root() / dataset})")
 status = {number: tables.reproduce_table(number, dry_run=True) for number in (1, 2, 3)}
 ready = {number: sum((cell.reason or "").startswith("ready") for row in table.rows for cell in row.cells.values())
@@ -300,7 +300,7 @@ viz.image_grid([[columns[k][i] for k in columns] for i in range(len(hr))], title
 # NBVAL_SKIP
 official = {"ResShift-15": "resshift-v1", "SinSR-1": "sinsr-v2", "RSD-1": "rsd"}
 missing = {name: tables.missing_weights(name) for name in official.values()}
-realset65 = tables.locate_official_data("realset65")
+realset65 = locate_testset("realset65")
 if not GPU or realset65 is None or any(missing.values()):
     print("full-scale grid skipped:", "no GPU;" * (not GPU), "RealSet65 absent;" * (realset65 is None),
           "; ".join(reason for reason in missing.values() if reason))

@@ -49,6 +49,10 @@ class DiffusionConfig:
     latent: bool = True
     autoencoder: str | None = "vq-f4"
 
+    def __post_init__(self):
+        if not self.latent:  # pixel space has no autoencoder: one value, so configs compare equal
+            object.__setattr__(self, "autoencoder", None)
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -198,7 +202,7 @@ PRESETS: dict[str, TeacherConfig | DistillConfig] = {
     # degradation: on the Real-ESRGAN-style presets a 3 M-parameter network trained for minutes
     # on 11 photos does not even beat the bicubic input as a regressor (README, "Tiny models").
     "tiny": TeacherConfig(
-        diffusion=DiffusionConfig(latent=False, autoencoder=None),
+        diffusion=DiffusionConfig(latent=False),
         data=DataConfig(dataset="mini", crop_size=64, degradation="bicubic", val_images=8),
         optim=OptimConfig(lr=5e-4, warmup_steps=100, schedule="cosine", min_lr=5e-5, grad_clip=1.0),
         # ≈ 0.65 s per update on 2 idle CPU cores (batch 8 at 64²): 1000 updates ≈ 11 minutes.
@@ -219,7 +223,7 @@ PRESETS: dict[str, TeacherConfig | DistillConfig] = {
     # lr 5e-4); with N = 1 it reaches the teacher's sample statistics in 200 (README, results).
     # lr 5e-4 with N = 1 overshoots (ringing; 22.9 dB, high-frequency share 0.071 at 200).
     "rsd-tiny": DistillConfig(
-        diffusion=DiffusionConfig(latent=False, autoencoder=None),
+        diffusion=DiffusionConfig(latent=False),
         data=DataConfig(dataset="mini", crop_size=64, degradation="bicubic", val_images=8),
         optim=OptimConfig(lr=2e-4, betas=(0.9, 0.95), warmup_steps=0, schedule="constant", grad_clip=1.0),
         # ≈ 3–4 s per iteration (K=2 fake + 1 student update) on 2 CPU cores: ≈ 12 minutes.

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -29,6 +28,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from rsd_mini.checkpoint import write_atomic
 
 #: File endings treated as images (case-insensitive), as the official ``im_exts`` plus TIFF/WebP.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -85,17 +86,7 @@ def save_image(image: Tensor, path: str | os.PathLike, value_range: tuple[float,
     in the same folder and moved into place with ``os.replace``, so readers never see half a file.
     """
     array = _to_uint8_array(image, value_range)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            Image.fromarray(array).save(file, format="PNG")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda file: Image.fromarray(array).save(file, format="PNG"))
 
 
 def _to_uint8_array(image: Tensor, value_range: tuple[float, float]) -> np.ndarray:

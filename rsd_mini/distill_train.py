@@ -11,8 +11,6 @@ exact resume as for the teacher (:class:`rsd_mini.train.TrainingRun`).
 from __future__ import annotations
 
 import copy
-import dataclasses
-import math
 from pathlib import Path
 
 import torch
@@ -37,9 +35,8 @@ def load_teacher(checkpoint: str | Path, unet: UNetConfig, device: str | torch.d
                                 "first (python -m rsd_mini train-teacher) or download the official one")
     state = load_checkpoint(path)
     if isinstance(state, dict) and {"ema", "config"} <= state.keys():  # one of our runs
-        saved = dataclasses.replace(from_dict(UNetConfig, state["config"]["unet"]),
-                                    checkpointing=unet.checkpointing)  # memory, not function
-        if saved != unet:
+        saved = from_dict(UNetConfig, state["config"]["unet"])
+        if saved != unet:  # dataclass equality: activation checkpointing does not count
             raise ValueError(f"distill.teacher={str(path)!r} was trained with unet={to_dict(saved)}, "
                              f"but the config has unet={to_dict(unet)}")
         model = SwinUNet(unet)
@@ -150,7 +147,7 @@ class RSDTrainer(TrainingRun):
             self.scaler_fake.scale(loss).backward()
             totals["fake_loss"] += float(fake.detach())
         self._check_finite(torch.tensor(totals["fake_loss"]))
-        self._finish(self.optimizer_fake, self.scaler_fake)
+        self.optimizer_step(self.optimizer_fake, self.scaler_fake)
         return totals if self.head is not None else dict(fake_loss=totals["fake_loss"])
 
     def student_step(self, batch: dict[str, Tensor], index: int) -> dict[str, float]:
@@ -167,7 +164,7 @@ class RSDTrainer(TrainingRun):
             totals["loss"] += float(loss.detach())
         self._check_finite(torch.tensor(totals["loss"]))
         totals["lr"] = self.optimizer.param_groups[0]["lr"]
-        totals["grad_norm"] = float(self._finish(self.optimizer, self.scaler))
+        totals["grad_norm"] = float(self.optimizer_step(self.optimizer, self.scaler))
         self.ema.update_parameters(self.student)
         return totals
 
@@ -201,20 +198,6 @@ class RSDTrainer(TrainingRun):
         """ẑ₀ = G(x_T, y₀, T, ε) from the prior, whose image LPIPS compares (RSD §3.4)."""
         return distill.one_step_sample(self.diffusion, self.student, y, lq, self.config.distill.noise_channels,
                                        generator, self.latent, clip=False)
-
-    @staticmethod
-    def _parameters(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
-        return [p for group in optimizer.param_groups for p in group["params"]]
-
-    def _finish(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> Tensor:
-        """Unscale, average over processes, clip and step; returns the norm before clipping."""
-        params = self._parameters(optimizer)
-        scaler.unscale_(optimizer)
-        self.world.average_gradients(params)
-        norm = torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip or math.inf)
-        scaler.step(optimizer)
-        scaler.update()
-        return norm
 
     # ----------------------------------------------------------------- validation
     def sample(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:

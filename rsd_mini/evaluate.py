@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from rsd_mini import metrics
+from rsd_mini.checkpoint import write_bytes_atomic
 from rsd_mini.data import PairedFolderSR, _image_size, load_image, save_image, scan_images
 from rsd_mini.degradations import bicubic_upsample, quantize_8bit
 from rsd_mini.hub import SHIPPED, SRModel, load
@@ -271,17 +271,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(data, file, indent=1)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, json.dumps(data, indent=1).encode())
 
 
 def add_upscale_arguments(parser: argparse.ArgumentParser) -> None:

@@ -62,6 +62,9 @@ class SRModel:
         self.network.to(device)
         return self
 
+    #: Whether ``network`` works on VQ latents (:class:`rsd_mini.latent.LatentSR`) or pixels.
+    latent = False
+
     @torch.no_grad()
     def sr(self, lq: Tensor, generator: torch.Generator | None = None, calls: int | None = None) -> Tensor:
         """Super-resolve LR images (B, 3, h, w) in [−1, 1] → (B, 3, h·scale, w·scale) in [−1, 1].
@@ -72,12 +75,25 @@ class SRModel:
         """
         if lq.ndim != 4 or lq.shape[1] != 3:
             raise ValueError(f"lq has shape {tuple(lq.shape)}: expected (B, 3, h, w)")
+        if self.kind != "teacher" and calls not in (None, 1):
+            raise ValueError(f"calls={calls!r}: a {self.kind} model makes exactly one call")
+        y, condition = self.prior_mean(lq)
+        if self.kind == "teacher":
+            x0 = self.process.sample(self.network, y, lq=condition, generator=generator, latent=self.latent,
+                                     calls=calls)
+        else:
+            x0 = one_step_sample(self.process, self.network, y, condition, self.noise_channels, generator,
+                                 latent=self.latent)
+        return self.image(x0)
+
+    def prior_mean(self, lq: Tensor) -> tuple[Tensor, Tensor]:
+        """(y₀, the network's LR condition): here both the bicubic-upsampled LR image."""
         y = bicubic_upsample(lq, scale=self.scale)
-        if self.kind == "student":
-            if calls not in (None, 1):
-                raise ValueError(f"calls={calls}: an RSD student makes exactly one call")
-            return one_step_sample(self.process, self.network, y, y, self.noise_channels, generator, latent=False)
-        return self.process.sample(self.network, y, generator=generator, latent=False, calls=calls)
+        return y, y
+
+    def image(self, x0: Tensor) -> Tensor:
+        """The output image of a sampled x₀ (the samplers already clamp in pixel space)."""
+        return x0
 
 
 def _process(config: TeacherConfig | DistillConfig) -> ResShift:

@@ -39,7 +39,6 @@ from torch import Tensor
 
 from rsd_mini.autoencoder import VQAutoencoder
 from rsd_mini.degradations import bicubic_upsample
-from rsd_mini.distill import one_step_sample
 from rsd_mini.hub import SRModel
 
 #: How a network is called: T ancestral steps, one RSD student call with noise inputs, or one
@@ -88,6 +87,7 @@ class LatentSR(SRModel):
 
     scale: int = 4
     autoencoder: VQAutoencoder = field(kw_only=True)
+    latent = True
 
     def __post_init__(self):
         if not isinstance(self.autoencoder, VQAutoencoder):
@@ -127,22 +127,14 @@ class LatentSR(SRModel):
         self.autoencoder.to(device)
         return self
 
-    @torch.no_grad()
-    def sr(self, lq: Tensor, generator: torch.Generator | None = None, calls: int | None = None) -> Tensor:
-        """Super-resolve LR images (B, 3, h, w) in [−1, 1] → (B, 3, h·scale, w·scale) in [−1, 1]:
-        z_y = E(bicubic↑(y₀)), sample ẑ₀ in latent space (a teacher runs ``calls`` of its T steps,
-        default all; the others one call), return clamp(D(ẑ₀), −1, 1) with D quantising.
-        h·scale and w·scale must be multiples of :attr:`size_multiple` (:mod:`rsd_mini.upscale`
-        pads and tiles any size)."""
-        _check_image("lq", lq)
+    def prior_mean(self, lq: Tensor) -> tuple[Tensor, Tensor]:
+        """(z_y = E(bicubic↑(y₀)), the pixel y₀ as condition); h·scale and w·scale must be
+        multiples of :attr:`size_multiple` (:mod:`rsd_mini.upscale` pads and tiles any size)."""
         if lq.shape[-2] * self.scale % self.size_multiple or lq.shape[-1] * self.scale % self.size_multiple:
             raise ValueError(f"lq has size {tuple(lq.shape[-2:])}: expected multiples of "
                              f"{self.size_multiple // self.scale} (pad it, or use rsd_mini.upscale)")
-        if self.kind != "teacher" and calls not in (None, 1):
-            raise ValueError(f"calls={calls!r}: a {self.kind} model makes exactly one call")
-        z_y = encode_lr(self.autoencoder, lq, self.scale)
-        if self.kind == "teacher":
-            z0 = self.process.sample(self.network, z_y, lq=lq, generator=generator, latent=True, calls=calls)
-        else:
-            z0 = one_step_sample(self.process, self.network, z_y, lq, self.noise_channels, generator, latent=True)
-        return self.autoencoder.decode(z0, quantize=True).clamp(-1, 1)
+        return encode_lr(self.autoencoder, lq, self.scale), lq
+
+    def image(self, x0: Tensor) -> Tensor:
+        """clamp(D(ẑ₀), −1, 1), D quantising (official ``decode_first_stage``)."""
+        return self.autoencoder.decode(x0, quantize=True).clamp(-1, 1)

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from rsd_mini.checkpoint import write_bytes_atomic
 from rsd_mini.data import load_image
+from rsd_mini.paths import user_folder
 from rsd_mini.degradations import Degradation
 
 __all__ = [
@@ -61,7 +62,6 @@ __all__ = [
 
 MANIFEST_DIR = Path(__file__).resolve().parents[1] / "data" / "manifests"
 DATA_ROOT_ENV = "RSD_MINI_DATA"
-DEFAULT_DATA_ROOT = Path("~/.cache/rsd-mini/data")
 KINDS = ("paired", "lq-only", "class-folders")
 REQUIRED_FIELDS = ("name", "title", "description", "kind", "scale", "count", "layouts", "extensions",
                    "lq_size", "gt_size", "sources", "license", "paper_tables", "prepare", "verified")
@@ -118,10 +118,7 @@ def _manifest(name: str) -> dict:
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
     """Folder holding the data sets: ``explicit`` if given, else ``$RSD_MINI_DATA`` if set and
     non-empty, else ``~/.cache/rsd-mini/data``. Set ``NAME`` lives in ``data_root() / NAME``."""
-    if explicit is not None and not isinstance(explicit, (str, os.PathLike)):
-        raise ValueError(f"explicit={explicit!r}: expected a folder path (str or os.PathLike) or None")
-    chosen = explicit if explicit is not None else (os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT)
-    return Path(chosen).expanduser()
+    return user_folder(explicit, DATA_ROOT_ENV, "data", "explicit")
 
 
 # ----------------------------------------------------------------------------- checking
@@ -578,7 +575,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """``data list | check [NAME...] | prepare imagenet-test --imagenet-val DIR | prepare realsr --raw DIR``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", metavar="DIR",
-                        help=f"data root (default: ${DATA_ROOT_ENV}, else {DEFAULT_DATA_ROOT}); "
+                        help=f"data root (default: ${DATA_ROOT_ENV}, else ~/.cache/rsd-mini/data); "
                              "set NAME lives in DIR/NAME")
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="the known data sets and where they are expected")

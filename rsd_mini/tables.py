@@ -26,7 +26,9 @@ from typing import Callable, Sequence
 
 import torch
 
+from rsd_mini import evaluate, metrics, prepare, weights
 from rsd_mini.checkpoint import write_bytes_atomic
+from rsd_mini.official import load_official_model
 
 #: Inference protocol of the paper's evaluation (RSD_SPEC §4c): seed, LR tile side, overlap.
 PAPER_SEED, PAPER_TILE, PAPER_OVERLAP = 12345, 512, 64
@@ -45,7 +47,8 @@ METRICS = {"psnr": ("PSNR", 2, True), "ssim": ("SSIM", 4, True), "lpips": ("LPIP
            "seconds": ("time (s)", 3, False), "params_m": ("params (M)", 0, False),
            "peak_memory_mb": ("peak memory (MB)", 0, False)}
 #: Metrics :func:`evaluate_folder` computes without pyiqa, and those needing ground truth.
-BUILT_IN, FULL_REFERENCE = ("psnr", "ssim"), ("psnr", "ssim", "lpips", "dists")
+BUILT_IN = evaluate.FULL_REFERENCE
+FULL_REFERENCE = (*evaluate.FULL_REFERENCE, *metrics.PERCEPTUAL_FULL_REFERENCE)
 FID_REASON = "n/a (set-level, not computed)"
 NOT_RELEASED = "no released weights for this variant"
 THIRD_PARTY = "third-party method: not in rsd-mini's weights registry"
@@ -294,7 +297,7 @@ class Table:
         reasons for empty "ours" cells follow as notes."""
         parts = [f"### Table {self.number}: {self.title}", ""]
         for dataset in self.datasets:
-            columns = [c for c in self.columns if c.dataset == dataset]
+            columns = _columns_of(self, dataset)
             header = ["method", "NFE"] + [f"{c.label} {part}" for c in columns for part in ("paper", "ours", "Δ")]
             parts += [f"**{DATASET_LABELS.get(dataset, dataset)}**", "", _md_row(header),
                       _md_row(["---"] * len(header))]
@@ -345,16 +348,15 @@ def _md_row(cells: Sequence[str]) -> str:
 def _notes(table: Table, dataset: str) -> list[str]:
     """'method: reason (metrics)' for every empty "ours" cell of ``dataset``, grouped, plus the
     subsets evaluated under ``limit``."""
-    notes = []
+    notes, columns = [], _columns_of(table, dataset)
     for row in table.rows:
         by_reason: dict[str, list[str]] = {}
-        for column in (c for c in table.columns if c.dataset == dataset):
+        for column in columns:
             cell = row.cells[column.key]
             if cell.ours is None and cell.reason:
                 by_reason.setdefault(cell.reason, []).append(column.label)
         for reason, labels in by_reason.items():
-            count = sum(c.dataset == dataset for c in table.columns)
-            notes.append(f"{row.method}: {reason}" + ("" if len(labels) == count else f" ({', '.join(labels)})"))
+            notes.append(f"{row.method}: {reason}" + ("" if len(labels) == len(columns) else f" ({', '.join(labels)})"))
         run = row.runs.get(dataset)
         if run and run.get("count") and run["num_images"] < run["count"]:
             notes.append(f"{row.method}: ours on the first {run['num_images']} of {run['count']} images (limit)")
@@ -372,7 +374,7 @@ def format_table(table: Table | PaperTable | int) -> str:
         lines += ["", DATASET_LABELS.get(dataset, dataset),
                   f"  {'method':<24} {'NFE':>3}  {'metric':<16} {'paper':>9} {'ours':>9} {'Δ':>9}"]
         for row in table.rows:
-            for column in (c for c in table.columns if c.dataset == dataset):
+            for column in _columns_of(table, dataset):
                 cell = row.cells[column.key]
                 paper, ours, delta = _cell_texts(cell, column.metric)
                 lines.append(f"  {row.method:<24} {row.nfe:>3}  {column.label:<16} {paper:>9} {ours:>9} {delta:>9}")
@@ -403,10 +405,6 @@ def missing_weights(name: str, weights_dir: str | os.PathLike | None = None) -> 
     """Why the official model ``name`` cannot be loaded from ``weights_dir`` (its UNet file and
     the VQ-f4 autoencoder are needed), or None when both files are present and verified."""
     try:
-        from rsd_mini import weights  # noqa: PLC0415 - written alongside; optional here
-    except ImportError as error:
-        return f"rsd_mini.weights is not available ({error})"
-    try:
         absent = [weights.get_spec(n) for n in (name, AUTOENCODER) if weights.locate(n, weights_dir) is None]
     except ValueError as error:  # a corrupt file (WeightsIntegrityError) or an unknown name
         return str(error)
@@ -419,32 +417,13 @@ def missing_weights(name: str, weights_dir: str | os.PathLike | None = None) -> 
 
 def load_official(name: str, weights_dir: str | os.PathLike | None = None, device: str = "cpu"):
     """The default ``load_model`` of :func:`reproduce_table`: the official model ``name`` via
-    :func:`rsd_mini.official.load_official_model` (fp16 on a GPU, as the official sampler),
-    or ``FileNotFoundError`` saying which file to put where."""
-    reason = missing_weights(name, weights_dir)
-    if reason is not None:
-        raise FileNotFoundError(reason)
-    from rsd_mini.official import load_official_model  # noqa: PLC0415 - written alongside
-
+    :func:`rsd_mini.official.load_official_model` (fp16 on a GPU, as the official sampler)."""
     return load_official_model(name, weights_dir=weights_dir, device=device,
                                fp16=torch.device(device).type == "cuda")
 
 
-def locate_official_data(name: str, root: str | os.PathLike | None = None):
-    """The default ``locate_data`` of :func:`reproduce_table`:
-    :func:`rsd_mini.prepare.locate_testset`."""
-    from rsd_mini.prepare import locate_testset  # noqa: PLC0415 - written alongside
-
-    return locate_testset(name, root)
-
-
 def _data_absent(name: str, root: str | os.PathLike | None) -> str:
-    try:
-        from rsd_mini.prepare import data_root  # noqa: PLC0415
-        folder = data_root(root) / name
-    except ImportError:
-        folder = Path(root or "the data root") / name
-    return (f"data absent: {DATASET_LABELS.get(name, name)} not found complete at {folder} "
+    return (f"data absent: {DATASET_LABELS.get(name, name)} not found complete at {prepare.data_root(root) / name} "
             f"(python -m rsd_mini data check {name} lists what is missing)")
 
 
@@ -460,8 +439,6 @@ def _find_data(name: str, root, locate_data: LocateData):
 def _perceptual_reason(metric: str, device: str, cache: dict) -> str | None:
     """None if pyiqa can build ``metric`` here, else why not (cached per metric)."""
     if metric not in cache:
-        from rsd_mini import metrics  # noqa: PLC0415
-
         try:
             metrics.perceptual_metric(metric, device)
             cache[metric] = None
@@ -494,11 +471,9 @@ def _metric_plan(columns: Sequence[Column], has_gt: bool, perceptual: bool, devi
 def _evaluate_cells(row: ResultRow, columns: Sequence[Column], model, testset, *, limit, device, perceptual,
                     cache, progress) -> None:
     """Fill ``row``'s cells of one data set with :func:`evaluate_folder` under the paper protocol."""
-    from rsd_mini.evaluate import evaluate_folder  # noqa: PLC0415
-
     wanted, skipped = _metric_plan(columns, testset.gt is not None, perceptual, device, cache)
     try:
-        result = evaluate_folder(model, testset.lq, testset.gt, seed=PAPER_SEED, limit=limit, tile=PAPER_TILE,
+        result = evaluate.evaluate_folder(model, testset.lq, testset.gt, seed=PAPER_SEED, limit=limit, tile=PAPER_TILE,
                                  overlap=PAPER_OVERLAP, perceptual=tuple(wanted), progress=progress)
     except _UNAVAILABLE as error:
         for column in columns:
@@ -549,7 +524,7 @@ def reproduce_table(number: int, *, weights_dir: str | os.PathLike | None = None
 
     ``load_model(name, weights_dir=, device=)`` (default :func:`load_official`) returns a model
     for ``evaluate_folder`` or raises (the error is the reason); ``locate_data(name, root)``
-    (default :func:`locate_official_data`) returns an object with ``.lq``, ``.gt`` (or None),
+    (default :func:`rsd_mini.prepare.locate_testset`) returns an object with ``.lq``, ``.gt`` (or None),
     ``.count``, or None. ``dry_run``: only find what is present (runnable cells get the reason
     "ready"). ``out``: also write ``table{N}.json`` and ``.md`` there (:meth:`Table.write`).
     """
@@ -561,7 +536,7 @@ def reproduce_table(number: int, *, weights_dir: str | os.PathLike | None = None
                     "full image, no border crop", perceptual="pyiqa" if perceptual else "off", limit=limit,
                     device=str(device), dry_run=dry_run)
     table = Table.from_paper(paper, protocol)
-    data = {name: _find_data(name, data_root, locate_data or locate_official_data) for name in paper.datasets}
+    data = {name: _find_data(name, data_root, locate_data or prepare.locate_testset) for name in paper.datasets}
     cache: dict[str, str | None] = {}
     for row in table.rows:
         if row.model is None:
@@ -589,8 +564,8 @@ def reproduce_table(number: int, *, weights_dir: str | os.PathLike | None = None
     return table
 
 
-def _columns_of(paper: PaperTable, dataset: str) -> list[Column]:
-    return [c for c in paper.columns if c.dataset == dataset]
+def _columns_of(table: PaperTable | Table, dataset: str) -> list[Column]:
+    return [c for c in table.columns if c.dataset == dataset]
 
 
 def _set_reason(row: ResultRow, columns: Sequence[Column], reason: str) -> None:
@@ -629,10 +604,6 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_table(args: argparse.Namespace) -> int:
     """``python -m rsd_mini reproduce --table N``: print paper | ours | Δ, write JSON/Markdown."""
-    if args.table is None:
-        sys.exit("rsd_mini: error: argument --table: expected a table number")
-    if args.limit is not None and args.limit < 1:
-        sys.exit(f"rsd_mini: error: argument --limit: expected a positive integer, got {args.limit}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         table = reproduce_table(args.table, weights_dir=args.weights_dir, data_root=args.data_root,

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from rsd_mini import distill
+from rsd_mini.checkpoint import write_bytes_atomic
 from rsd_mini.diffusion import ResShift
 
 
@@ -267,8 +266,5 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         summary = {k: result[k] for k in keys} | dict(seed=config.seed, modes=config.modes,
                                                        seconds=result["seconds"], config=result["config"])
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=args.json.parent, delete=False, suffix=".tmp") as tmp:
-            json.dump(summary, tmp, indent=1)
-        os.replace(tmp.name, args.json)
+        write_bytes_atomic(args.json, json.dumps(summary, indent=1).encode())
     return 0

@@ -282,6 +282,17 @@ class TrainingRun:
         """An image from x₀-space: the decoded latent (quantised, straight-through) or itself."""
         return x if self.autoencoder is None else self.autoencoder.decode(x)
 
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> Tensor:
+        """Unscale the accumulated gradients, average them over the processes, clip them to
+        ``optim.grad_clip`` and step; returns the norm before clipping."""
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        scaler.unscale_(optimizer)
+        self.world.average_gradients(params)
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip or math.inf)
+        scaler.step(optimizer)
+        scaler.update()
+        return norm
+
     def shard_size(self, batch: dict[str, Tensor]) -> int:
         """How many items of ``batch`` this process handles (the divisor of its loss)."""
         return len(batch["hr"]) // self.world.size
@@ -354,18 +365,15 @@ class TrainingRun:
 
     # ----------------------------------------------------------------- checkpoints
     def _check_compatible(self, saved: dict) -> None:
-        """The config sections of ``sections`` must agree, except in what does not change the
-        function (activation checkpointing; the autoencoder of a pixel-space run); keys a
-        checkpoint predates count as their defaults."""
-        current, saved = to_dict(self.config), to_dict(from_dict(type(self.config), saved))
-        saved["unet"]["checkpointing"] = current["unet"]["checkpointing"]  # memory, not function
-        if not (current["diffusion"]["latent"] or saved["diffusion"]["latent"]):  # unused in pixel space
-            saved["diffusion"]["autoencoder"] = current["diffusion"]["autoencoder"]
+        """The config sections of ``sections`` must agree (as dataclasses, so what does not change
+        the function, e.g. ``unet.checkpointing``, is not compared); keys a checkpoint predates
+        count as their defaults."""
+        saved = from_dict(type(self.config), saved)
         for section in self.sections:
-            if saved[section] != current[section]:
-                raise ValueError(f"{self.checkpoint_path}: trained with {section}={saved[section]}, "
-                                 f"but the config has {section}={current[section]}; use another "
-                                 "train.out_dir or pass resume=False")
+            if getattr(saved, section) != getattr(self.config, section):
+                raise ValueError(f"{self.checkpoint_path}: trained with {section}={to_dict(getattr(saved, section))}, "
+                                 f"but the config has {section}={to_dict(getattr(self.config, section))}; use "
+                                 "another train.out_dir or pass resume=False")
 
     def save(self) -> Path:
         """Atomically write ``out_dir/last.pt`` (rank 0; the others wait for it)."""
@@ -444,19 +452,11 @@ class TeacherTrainer(TrainingRun):
             self.scaler.scale(loss).backward()
             total += loss.detach()
         self._check_finite(total)
-        self.world.average_gradients(self.model.parameters())
-        grad_norm = self._clip_gradients()
         lr = self.optimizer.param_groups[0]["lr"]
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        grad_norm = self.optimizer_step(self.optimizer, self.scaler)
         self.scheduler.step()
         self.ema.update_parameters(self.model)
         return dict(loss=float(total), grad_norm=float(grad_norm), lr=lr)
-
-    def _clip_gradients(self) -> Tensor:
-        self.scaler.unscale_(self.optimizer)
-        max_norm = self.config.optim.grad_clip or math.inf
-        return torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
 
     # ----------------------------------------------------------------- validation
     def sample(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:

@@ -13,7 +13,7 @@ predicts x₀ (``predict_type: xstart``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 
 import torch
@@ -55,8 +55,9 @@ class UNetConfig:
     lq_residual: bool = False
     #: Activation checkpointing while training (``torch.utils.checkpoint``, non-reentrant):
     #: each UNet block recomputes its activations in the backward pass, trading about one extra
-    #: forward for memory (the full model at micro-batch 8 on one GPU). Same function, same weights.
-    checkpointing: bool = False
+    #: forward for memory (the full model at micro-batch 8 on one GPU). Same function, same weights,
+    #: so configs that differ only here compare equal (a run resumes, a teacher loads).
+    checkpointing: bool = field(default=False, compare=False)
 
     def __post_init__(self):
         for name in ("num_res_blocks", "attention_resolutions", "channel_mult"):

@@ -41,6 +41,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from rsd_mini.checkpoint import fsync_directory, write_bytes_atomic
+from rsd_mini.paths import user_folder
 
 log = logging.getLogger(__name__)
 
@@ -230,11 +231,7 @@ def get_spec(name: str | WeightSpec) -> WeightSpec:
 def weights_dir(path: str | os.PathLike | None = None) -> Path:
     """The weights folder: ``path`` if given, else ``$RSD_MINI_WEIGHTS``, else
     ``~/.cache/rsd-mini/weights``. It is not created here."""
-    if path is not None and str(path) != "":
-        return Path(path).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return Path.home() / ".cache" / "rsd-mini" / "weights"
+    return user_folder(path, ENV_VAR, "weights", "weights_dir")
 
 
 #: The functions below take a ``weights_dir`` argument, which shadows :func:`weights_dir`.
@@ -289,6 +286,11 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+#: Files whose digest matched, by (path, size, modification time, digest): a file that changes
+#: on disk gets a new key and is hashed again.
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+
+
 def _check_file(spec: WeightSpec, path: Path, directory: Path) -> str | None:
     """Raise :class:`WeightsIntegrityError` unless ``path`` has the expected size and digest;
     returns the digest, or ``None`` when there is nothing to check the content against."""
@@ -299,10 +301,15 @@ def _check_file(spec: WeightSpec, path: Path, directory: Path) -> str | None:
     expected, origin = _expected_sha256(spec, directory)
     if expected is None:
         return None
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected)
+    if key in _VERIFIED:  # hashing a 500 MB file once per process is enough
+        return expected
     actual = sha256_of(path)
     if actual != expected:
         raise WeightsIntegrityError(f"{path}: sha256 {actual}, expected {expected} ({origin}; "
                                     f"{spec.name}, {spec.url})")
+    _VERIFIED.add(key)
     return actual
 
 

@@ -356,3 +356,23 @@ def test_cli_download_failure_returns_1(server, tmp_path, monkeypatch, capsys):
     assert run_cli("download", "toy", "--quiet", "--weights-dir", str(tmp_path)) == 1
     assert "sha256" in capsys.readouterr().err
     assert not (tmp_path / "toy.pth").exists()
+
+
+def test_a_verified_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
+    spec = WeightSpec(name="toy", filename="toy.pth", url="https://example.invalid/toy.pth",
+                      sha256=hashlib.sha256(PAYLOAD).hexdigest(), size=len(PAYLOAD), licence="test",
+                      description="a local file", kind="autoencoder", params={})
+    (tmp_path / "toy.pth").write_bytes(PAYLOAD)
+    calls = []
+    real = weights.sha256_of
+    monkeypatch.setattr(weights, "sha256_of", lambda path: calls.append(path) or real(path))
+    for _ in range(3):
+        assert weights.locate(spec, tmp_path) == tmp_path / "toy.pth"
+    assert len(calls) == 1
+    corrupt = bytearray(PAYLOAD)
+    corrupt[0] ^= 1
+    (tmp_path / "toy.pth").write_bytes(bytes(corrupt))
+    time.sleep(0.01)
+    (tmp_path / "toy.pth").touch()  # a new modification time: checked again, and caught
+    with pytest.raises(WeightsIntegrityError, match="sha256"):
+        weights.locate(spec, tmp_path)
