@@ -8,7 +8,7 @@ VQ-f4-shaped latents (64² for a 64² LR image, i.e. 256² HR), it measures:
    ``rsd_mini.distill``, latent-space input scaling, teacher frozen);
 3. the VQ-f4 encoding of one training micro-batch (256² HR and its upsampled LR);
 4. inference on one 64² LR image through the whole pipeline of the official sampler
-   (:class:`rsd_mini.latent.LatentSR`: encode, UNet, decode): the student's single call against
+   (:class:`rsd_mini.fullscale.latent.LatentSR`: encode, UNet, decode): the student's single call against
    the teacher's 15 calls;
 5. optionally (``--tile 512``) both on one 512² LR tile, the official tiling unit.
 
@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 from rsd_mini import distill
-from rsd_mini.autoencoder import VQAutoencoder, VQConfig
+from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
 from rsd_mini.diffusion import ResShift
-from rsd_mini.latent import LatentSR, encode_latents
+from rsd_mini.fullscale.latent import LatentSR, encode_latents
 from rsd_mini.unet import SwinUNet, count_parameters, unet_preset
 
 #: The autoencoder of each --config: the official VQ-f4, or a small f4 one for CPU checks.

@@ -17,9 +17,10 @@ import time
 import torch
 
 from rsd_mini import hub
+from rsd_mini.srmodel import SRModel
 
 
-def seconds_per_image(model: hub.SRModel, images: torch.Tensor, repeats: int) -> float:
+def seconds_per_image(model: SRModel, images: torch.Tensor, repeats: int) -> float:
     passes = []
     for repeat in range(repeats + 1):
         start = time.perf_counter()

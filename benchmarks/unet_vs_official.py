@@ -2,10 +2,11 @@
 
 Needs a checkout of the official ResShift code (not part of this repository), e.g. one fetched
 with ``git clone https://github.com/zsyOAOA/ResShift``. The official model is built from its
-own YAML params, its random weights are loaded into ``rsd_mini.official.load_unet``, and both
-are run on the same input: the script prints the max output difference and the
-forward+backward time of each (ours also in channels-last memory format), interleaved,
-with their ratios.
+own YAML params, its random weights are loaded into ``rsd_mini.fullscale.official.load_unet``, and both
+are run on the same input: the script prints the max output difference (absolute and relative
+to the largest output) and the median wall and process-CPU time of a forward+backward of each
+(ours also in channels-last memory format), interleaved, with their ratios. One thread by
+default (``--threads``): on a shared machine that keeps the comparison about the code.
 
     python benchmarks/unet_vs_official.py --official-repo ../ResShift --config v1 --batch 4
 """
@@ -22,12 +23,17 @@ from pathlib import Path
 
 import torch
 
-from rsd_mini.official import load_unet, official_state_dict
+from rsd_mini.fullscale.official import load_unet, official_state_dict
 from rsd_mini.unet import UNET_PRESETS
 
-# The official YAML params (ResShift convention: in_channels 3 + lq_size) for each preset.
+#: UNetConfig fields that only rsd-mini has (the official model has no lq residual and no
+#: activation-checkpointing switch); the comparison runs both models without them.
+RSD_MINI_ONLY = ("lq_residual", "checkpointing")
+
+
 def official_params(name: str) -> dict:
-    config = UNET_PRESETS[name].to_dict()
+    """The official YAML params (ResShift convention: in_channels 3 + lq_size) of a preset."""
+    config = {k: v for k, v in UNET_PRESETS[name].to_dict().items() if k not in RSD_MINI_ONLY}
     config.update(in_channels=3, lq_size=config["image_size"], dims=2, use_fp16=False,
                   resblock_updown=False)
     return config
@@ -39,14 +45,14 @@ def build_official(repo: Path, params: dict) -> torch.nn.Module:
     return UNetModelSwin(**params)
 
 
-def time_step(model, x, t, lq, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        model.zero_grad(set_to_none=True)
-        start = time.perf_counter()
-        model(x, t, lq=lq).square().mean().backward()
-        times.append(time.perf_counter() - start)
-    return times
+def time_step(model, x, t, lq) -> tuple[float, float]:
+    """Wall and process-CPU seconds of one forward+backward. On a shared machine the CPU time
+    (the work this process did) is the steadier number; with one thread the two agree when the
+    machine is otherwise idle."""
+    model.zero_grad(set_to_none=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    model(x, t, lq=lq).square().mean().backward()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main(argv=None) -> dict:
@@ -56,7 +62,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=None, help="input size (default image_size)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-channels-last", action="store_true",
+                        help="skip the channels-last run of ours (a third less time)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -74,24 +82,35 @@ def main(argv=None) -> dict:
     x = torch.randn(args.batch, 3, size, size)
     lq = torch.randn(args.batch, 3, size, size)
     t = torch.randint(0, 15, (args.batch,))
+    reference = official(x, t, lq=lq).detach()
+    outputs = [ours(x, t, lq=lq).detach()]  # the training path (timed below)
     with torch.no_grad():
-        max_diff = (official(x, t, lq=lq) - ours(x, t, lq=lq)).abs().max().item()
+        outputs.append(ours(x, t, lq=lq))  # the inference path (SDPA attention)
+    max_diff = max((reference - out).abs().max().item() for out in outputs)
+    relative_diff = max_diff / reference.abs().max().item()
 
-    ours_cl = copy.deepcopy(ours).to(memory_format=torch.channels_last)
-    x_cl, lq_cl = (v.contiguous(memory_format=torch.channels_last) for v in (x, lq))
-    runs = {"official_s": lambda: time_step(official, x, t, lq, 1),
-            "ours_s": lambda: time_step(ours, x, t, lq, 1),
-            "ours_channels_last_s": lambda: time_step(ours_cl, x_cl, t, lq_cl, 1)}
+    runs = {"official": lambda: time_step(official, x, t, lq),
+            "ours": lambda: time_step(ours, x, t, lq)}
+    if not args.no_channels_last:
+        ours_cl = copy.deepcopy(ours).to(memory_format=torch.channels_last)
+        x_cl, lq_cl = (v.contiguous(memory_format=torch.channels_last) for v in (x, lq))
+        runs["ours_channels_last"] = lambda: time_step(ours_cl, x_cl, t, lq_cl)
     times = {name: [] for name in runs}
     for run in runs.values():  # warm-up
         run()
     for _ in range(args.repeats):  # interleave so all see the same machine state
         for name, run in runs.items():
-            times[name] += run()
+            times[name].append(run())
     result = dict(config=args.config, batch=args.batch, size=size, threads=args.threads,
-                  max_abs_diff=max_diff, **{k: statistics.median(v) for k, v in times.items()})
-    result["speedup"] = result["official_s"] / result["ours_s"]
-    result["speedup_channels_last"] = result["official_s"] / result["ours_channels_last_s"]
+                  repeats=args.repeats, max_abs_diff=max_diff, max_relative_diff=relative_diff)
+    for clock, index in (("s", 0), ("cpu_s", 1)):
+        median = {name: statistics.median(step[index] for step in steps)
+                  for name, steps in times.items()}
+        result.update({f"{name}_{clock}": value for name, value in median.items()})
+        suffix = "" if clock == "s" else "_cpu"
+        for name in runs:
+            if name != "official":
+                result[f"speedup{name.removeprefix('ours')}{suffix}"] = median["official"] / median[name]
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -2,7 +2,7 @@
 
 Needs a checkout of the official ResShift code (not part of this repository; its ``ldm``
 package imports ``einops``). For each configuration the official model gets random weights,
-they are loaded strictly into :class:`rsd_mini.autoencoder.VQAutoencoder`, and the script prints
+they are loaded strictly into :class:`rsd_mini.fullscale.autoencoder.VQAutoencoder`, and the script prints
 the max difference of ``encode``, of the codebook indices and quantised latents, and of
 ``decode`` with and without quantisation.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from rsd_mini.autoencoder import VQAutoencoder, VQConfig
+from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
 
 SMALL = dict(embed_dim=3, n_embed=16, ddconfig=dict(
     double_z=False, z_channels=3, resolution=32, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1, 2],

@@ -177,10 +177,22 @@ assert abs(float(residual_noise.std()) / float(v1.kappa * v1.sqrt_etas[i]) - 1) 
 print(f"x0 {tuple(x0.shape)}, y0 {tuple(y0.shape)}, t={t}: noise std {float(residual_noise.std()):.3f} "
       f"(expected {float(v1.kappa * v1.sqrt_etas[i]):.3f})")
 
+# %% [markdown]
+# From $t \approx 8$ on, the noise (std $\kappa\sqrt{\eta_t}$ up to 1.98, on images in $[-1, 1]$)
+# hides the image, so the drift of the mean cannot be seen in $x_t$ itself. The second row shows
+# what the noise is added to, the noiseless mean $\mathbb E[x_t] = x_0 + \eta_t(y_0 - x_0)$: it
+# loses the HR detail step by step and ends ($\eta_T = 0.98$) almost at $y_0$.
+
 # %%
 shown_t = [1, 3, 5, 8, 11, 15]
 frames = [v1.q_sample(x0, y0, t - 1, noise)[0] for t in shown_t]
-viz.image_grid([x0[0], *frames, y0[0]], titles=["$x_0$ (HR)", *[f"$x_{{{t}}}$" for t in shown_t], "$y_0$ (LR ↑4)"],
+means = [(x0 + v1.etas[t - 1] * (y0 - x0))[0] for t in shown_t]
+assert torch.allclose(means[-1], v1.q_sample(x0, y0, 14, torch.zeros_like(noise))[0])  # the mean is x_t at ε = 0
+distance_to_y0 = [float((m - y0[0]).abs().mean()) for m in means]
+assert all(a > b for a, b in zip(distance_to_y0, distance_to_y0[1:]))  # the mean moves towards y₀ at every step
+viz.image_grid([[x0[0], *frames, y0[0]], [x0[0], *means, y0[0]]],
+               titles=["$x_0$ (HR)", *[f"t = {t}, η = {float(v1.etas[t - 1]):.2f}" for t in shown_t], "$y_0$ (LR ↑4)"],
+               row_titles=["sample $x_t$", r"mean $x_0 + \eta_t(y_0 - x_0)$"], size=1.9,
                suptitle="q(x_t | x₀, y₀) on pixels, ResShift v1 schedule (values clipped to [-1, 1] for display)")
 
 # %% [markdown]
@@ -217,9 +229,10 @@ viz.image_grid([[processes[k].q_sample(x0, y0, t - 1, noise)[0] for t in grid_t]
 def show_x_t(t=8, kappa=2.0):
     process = processes[kappa]
     x_t = process.q_sample(x0, y0, t - 1, noise)
-    display(viz.image_grid([x0[0], x_t[0], y0[0]],
+    mean = x0 + process.etas[t - 1] * (y0 - x0)
+    display(viz.image_grid([x0[0], x_t[0], mean[0], y0[0]],
                            titles=["$x_0$ (HR)", f"$x_{{{t}}}$, κ={kappa:g}, noise std {kappa * float(process.sqrt_etas[t - 1]):.2f}",
-                                   "$y_0$ (LR ↑4)"], size=3))
+                                   f"its mean, η = {float(process.etas[t - 1]):.2f}", "$y_0$ (LR ↑4)"], size=3))
 
 
 widgets.interact(show_x_t, t=widgets.IntSlider(value=8, min=1, max=15, description="t"),
@@ -227,8 +240,10 @@ widgets.interact(show_x_t, t=widgets.IntSlider(value=8, min=1, max=15, descripti
 
 # %%
 static_t = [1, 5, 10, 15]
-viz.image_grid([v1.q_sample(x0, y0, t - 1, noise)[0] for t in static_t],
+viz.image_grid([[v1.q_sample(x0, y0, t - 1, noise)[0] for t in static_t],
+                [(x0 + v1.etas[t - 1] * (y0 - x0))[0] for t in static_t]],
                titles=[f"$x_{{{t}}}$, noise std {float(v1.kappa * v1.sqrt_etas[t - 1]):.2f}" for t in static_t],
+               row_titles=["sample $x_t$", "its mean"],
                size=3, suptitle="Static version of the slider: κ = 2, t ∈ {1, 5, 10, 15}")
 
 # %% [markdown]
@@ -354,75 +369,62 @@ viz.image_grid([[v1.q_sample(x0, y0, t - 1, noise)[0] for t in static_t],
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a default answer that runs; change it, then run the checker below it.
+# Each answer sits between nbgrader's solution markers; the student edition (`notebooks/student/`,
+# `make student`) has `raise NotImplementedError()` there instead. The cell below each answer
+# checks it with `rsd_mini.exercises` and says *not attempted*, *wrong* (with the first failing
+# case) or *correct*.
 #
-# **Exercise 1 — transitions add up to the marginal.** Write one step of the forward chain,
-# $x_t = x_{t-1} + \alpha_t e_0 + \kappa\sqrt{\alpha_t}\,\varepsilon_t$. The checker chains it
-# from $x_0$ and compares the spread with $\kappa^2\eta_t$.
+# **Exercise 1 — transitions add up to the marginal** (≈ 10 min). Write one step of the forward
+# chain, $x_t = x_{t-1} + \alpha_t e_0 + \kappa\sqrt{\alpha_t}\,\varepsilon_t$ with
+# $\alpha_t = \eta_t - \eta_{t-1}$. The checker chains it from $x_0$ and compares the mean and
+# spread with the marginal $\mathcal N(x_0 + \eta_t e_0, \kappa^2\eta_t)$ at every $t$.
 
 # %%
+from rsd_mini import exercises
+
+
 def forward_step(x_prev, x0, y0, i, process, generator):
-    """Draw x_t given x_{t-1} (index i = t - 1)."""
+    """Draw x_t given x_{t-1} (index i = t − 1), one transition of RSD Eq. 2; ε from ``generator``."""
+    ### BEGIN SOLUTION
     alpha = process.alphas[i]
     eps = torch.randn(x_prev.shape, generator=generator, dtype=x_prev.dtype)
     return x_prev + alpha * (y0 - x0) + process.kappa * alpha.sqrt() * eps
+    ### END SOLUTION
 
 
 # %%
-def check_forward_step(step_fn):
-    generator = torch.Generator().manual_seed(1)
-    x = x0.double()
-    for i in range(15):
-        x = step_fn(x, x0.double(), y0.double(), i, v1, generator)
-        mean = x0.double() + v1.etas[i] * (y0.double() - x0.double())
-        assert torch.allclose((x - mean).mean(), torch.zeros((), dtype=torch.float64), atol=0.05), f"t={i + 1}: mean off"
-        assert abs(float((x - mean).var()) / float(v1.kappa ** 2 * v1.etas[i]) - 1) < 0.05, f"t={i + 1}: variance off"
-    print("Exercise 1: correct — 15 transitions give the marginal N(x0 + η_t e0, κ²η_t).")
-
-
-check_forward_step(forward_step)
+exercises.check_forward_step(forward_step, v1)
 
 # %% [markdown]
-# **Exercise 2 — when does SinSR's cap bite?** With $\kappa = 2$, find the smallest
-# `min_noise_level` above which SinSR's schedule differs from ResShift's.
+# **Exercise 2 — when does SinSR's cap bite?** (≈ 10 min) For a given κ, return the smallest
+# `min_noise_level` above which SinSR's schedule (`sqrt_etas_sinsr`, section 1) differs from
+# ResShift's. Mind κ < 1.
 
 # %%
-threshold = 2 * math.sqrt(0.001)  # your answer: min_noise_level / κ must exceed √0.001
+def cap_threshold(kappa):
+    """Smallest min_noise_level for which √0.001 < min(min_noise_level / κ, min_noise_level)."""
+    ### BEGIN SOLUTION
+    return max(kappa, 1.0) * math.sqrt(0.001)
+    ### END SOLUTION
+
 
 # %%
-def check_threshold(value):
-    below, above = value * (1 - 1e-6), value * (1 + 1e-6)
-    assert torch.allclose(sqrt_etas_sinsr(15, 2.0, below), ResShift(15, 2.0, below).sqrt_etas, rtol=0, atol=1e-12), \
-        "just below your threshold the two schedules should agree"
-    assert not torch.allclose(sqrt_etas_sinsr(15, 2.0, above), ResShift(15, 2.0, above).sqrt_etas, rtol=0, atol=1e-12), \
-        "just above your threshold the two schedules should differ"
-    print(f"Exercise 2: correct — the cap binds for min_noise_level > {value:.6f} (v3 uses 0.2).")
-
-
-check_threshold(threshold)
+exercises.check_cap_threshold(cap_threshold)
 
 # %% [markdown]
-# **Exercise 3 — your own input scaling.** Suppose $x_0 = y_0$ had variance $v$ (not 1), e.g.
-# another autoencoder. Write the divisor that gives $x_t$ unit variance at every $t$.
+# **Exercise 3 — your own input scaling** (≈ 5 min). Suppose $x_0 = y_0$ had variance $v$ (not
+# 1), e.g. another autoencoder. Write the scaling that gives $x_t$ unit variance at every $t$.
 
 # %%
 def scale_for_variance(x_t, eta, kappa, v):
+    """x_t divided by its standard deviation when x₀ = y₀ has variance v."""
+    ### BEGIN SOLUTION
     return x_t / math.sqrt(v + kappa ** 2 * eta)
+    ### END SOLUTION
 
 
 # %%
-def check_scale(scale_fn, v=0.25):
-    generator = torch.Generator().manual_seed(2)
-    signal = math.sqrt(v) * torch.randn(200_000, generator=generator, dtype=torch.float64)
-    for i in range(15):
-        eps = torch.randn(200_000, generator=generator, dtype=torch.float64)
-        x_t = signal + v1.kappa * v1.sqrt_etas[i] * eps  # x₀ = y₀, so only the noise is added
-        std = float(scale_fn(x_t, float(v1.etas[i]), v1.kappa, v).std())
-        assert abs(std - 1) < 0.01, f"t={i + 1}: scaled std {std:.3f}, expected 1"
-    print("Exercise 3: correct — with v = 1 this is the official sqrt(κ²η_t + 1).")
-
-
-check_scale(scale_for_variance)
+exercises.check_scale(scale_for_variance, v1)
 
 # %% [markdown]
 # ## Summary

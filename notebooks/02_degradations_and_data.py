@@ -42,8 +42,10 @@
 # %%
 # %matplotlib inline
 import hashlib
+import json
 import math
 import os
+from pathlib import Path
 
 import ipywidgets as widgets
 import torch
@@ -52,6 +54,7 @@ from IPython.display import display
 
 import rsd_mini
 from rsd_mini import viz
+from rsd_mini.config import load_config
 from rsd_mini.data import load_image, mini_dataset, mini_photo_names, mini_photo_paths
 from rsd_mini.degradations import (BlurConfig, Degradation, add_noise, bicubic_downsample, bicubic_upsample, blur,
                                    blur_kernel, circular_lowpass_kernel, classical_params, degrade_with,
@@ -63,6 +66,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))  # at most 2; OMP_NUM_THR
 SEED = 0
 HR_SIZE = 128 if FAST else 256  # side of the HR crop used for the pipeline figures
 DRAWS = 4 if FAST else 6  # random degradations shown per preset
+ROOT = Path(rsd_mini.__file__).resolve().parents[1]  # the repository (editable install)
 print(f"rsd-mini {rsd_mini.__version__} | mode: {'fast' if FAST else 'full'} | device: cpu | "
       f"torch {torch.__version__} | threads {torch.get_num_threads()}")
 
@@ -249,6 +253,21 @@ viz.image_grid([hr[0], *(image[0] for image in stages.values())], value_range=(0
                titles=[f"HR {HR_SIZE}²", *(f"{n}, {tuple(i.shape[-2:])}" for n, i in stages.items())])
 
 # %% [markdown]
+# **Why the order-2 image can be smaller than the final LR image.** The two orders resize against
+# different references: order 1 against the HR size (×0.15–1.5), order 2 against the *final LR*
+# size (×0.3–1.2), as Real-ESRGAN does. So a second-order factor below 1 shrinks the image
+# below the LR size (the factor of this draw is printed above and below), and the final stage resizes
+# it up to exactly HR/4: a photo that was shrunk once more and enlarged again, with the detail
+# the shrink removed gone for good. The cell checks the sizes.
+
+# %%
+lr_side = HR_SIZE // 4
+expected_order2 = max(1, int(lr_side * params.second.resize_scale + 1e-6))
+assert stages["order 2"].shape[-1] == expected_order2 and stages["final LR (8 bit)"].shape[-1] == lr_side
+print(f"order 2: LR size {lr_side} × {params.second.resize_scale:.2f} = {expected_order2} pixels; "
+      f"final stage: back to {lr_side} (HR {HR_SIZE} / 4)")
+
+# %% [markdown]
 # ## 3. Try it: the classical degradation $y = \mathrm{JPEG}_q\big((x * k_\sigma)\!\downarrow_4 + n_\sigma\big)$
 #
 # One round of the pipeline with explicit values (`classical_params`): isotropic Gaussian blur,
@@ -309,8 +328,12 @@ viz.image_grid(rows, value_range=(0, 1), titles=[f"seed {s}" for s in range(DRAW
 #
 # The paper trains on ImageNet (1.28 M photos). The fast path of this project uses photos that
 # ship inside the scikit-image wheel, so it needs no download: 11 for training and 4 for
-# validation, never shared. `mini_dataset(split)` cuts native-resolution 64² HR crops (16² LR
-# after the `realesrgan-light` degradation), both in $[-1, 1]$:
+# validation, never shared. `mini_dataset(split)` cuts 64² HR crops (16² LR after its default
+# `realesrgan-light` degradation; the tiny preset of notebook 03 asks for `bicubic`), both in
+# $[-1, 1]$. They are **zoom crops**, not native-resolution ones: a random square window of side
+# $64 \cdot 2^u$ pixels, $u \sim \mathcal U[0, 2]$ (64² to 256² of the photo), area-resized to
+# 64². Native 64² crops of a 512² photo are mostly texture that a 16² LR image does not determine;
+# a zoomed window keeps object structure — a whole face can fit in one crop (below).
 #
 # * **train**: 256 crops per epoch; `set_epoch(e)` draws new crops and degradations, and each
 #   item is a pure function of (seed, epoch, index), whatever the number of loader workers;
@@ -345,81 +368,99 @@ for split, dataset in (("train", train_set), ("val", val_set)):
     display(viz.image_grid([[it["lq"] for it in items], [bicubic_upsample(it["lq"][None])[0] for it in items],
                             [it["hr"] for it in items]],
                            titles=[os.path.basename(it["path"]) for it in items],
-                           row_titles=["LR 16²", "y₀ = LR ↑4", "HR 64²"], suptitle=f"mini_dataset('{split}')"))
+                           row_titles=["LR 16²", "y₀ = LR ↑4", "HR 64² (zoom crop)"],
+                           suptitle=f"mini_dataset('{split}'), realesrgan-light"))
+
+# %% [markdown]
+# **Which bicubic baseline?** Bicubic up-sampling of *this* dataset's LR images (its default
+# `realesrgan-light` degradation: blur, noise, JPEG; the baseline of Exercise 3) scores lower
+# than the README's bicubic row, 27.00 dB. That row is another measurement: all 32 validation
+# crops degraded with plain **bicubic** ×4, the degradation the tiny teacher is trained and
+# evaluated on (`data.degradation: bicubic` in the `tiny` preset). Same HR crops, different LR
+# images; the cell computes both on all 32 and checks the second against the shipped metrics.
+
+# %%
+tiny_data = load_config("tiny").data
+bicubic_val = mini_dataset("val", crop_size=tiny_data.crop_size, degradation=tiny_data.degradation, seed=SEED)
+assert tiny_data.degradation == "bicubic" and len(bicubic_val) == len(val_set) == 32
+
+
+def bicubic_psnr(dataset):
+    """Mean Y-channel PSNR of LR ↑4 (bicubic) against HR over every crop of ``dataset``."""
+    hr = torch.stack([dataset[i]["hr"] for i in range(len(dataset))])
+    lq = torch.stack([dataset[i]["lq"] for i in range(len(dataset))])
+    return float(psnr(to_unit_range(bicubic_upsample(lq)), to_unit_range(hr)).mean()), hr
+
+
+light_psnr, light_hr = bicubic_psnr(val_set)
+plain_psnr, plain_hr = bicubic_psnr(bicubic_val)
+assert torch.equal(light_hr, plain_hr)  # the same HR crops: only the degradation differs
+shipped = json.loads((ROOT / "figures" / "tiny_metrics.json").read_text())["methods"]["bicubic"]["mean_psnr"]
+assert abs(plain_psnr - shipped) < 1e-3, (plain_psnr, shipped)
+print(f"bicubic ↑4 on the 32 val crops: {light_psnr:.2f} dB with realesrgan-light LR, {plain_psnr:.2f} dB with "
+      f"bicubic LR (figures/tiny_metrics.json, README: {shipped:.2f} dB)")
 
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 — an isotropic Gaussian kernel from scratch.** Return the `size`×`size` kernel
-# $\propto \exp(-(x^2+y^2)/(2\sigma^2))$, centred, summing to 1.
+# Each answer sits between nbgrader's solution markers; the student edition (`notebooks/student/`,
+# `make student`) has `raise NotImplementedError()` there instead. The cell below each answer
+# checks it with `rsd_mini.exercises` and says *not attempted*, *wrong* (with the first failing
+# case) or *correct*.
+#
+# **Exercise 1 — an isotropic Gaussian kernel from scratch** (≈ 5 min). Return the
+# `size`×`size` kernel $\propto \exp(-(x^2+y^2)/(2\sigma^2))$, centred, summing to 1.
 
 # %%
+from rsd_mini import exercises
+
+
 def gaussian_kernel(size, sigma):
+    """The isotropic Gaussian blur kernel of the Real-ESRGAN pipeline, (size, size), sum 1."""
+    ### BEGIN SOLUTION
     axis = torch.arange(size, dtype=torch.float64) - size // 2
     kernel = torch.exp(-(axis[:, None] ** 2 + axis[None, :] ** 2) / (2 * sigma ** 2))
     return (kernel / kernel.sum()).float()
+    ### END SOLUTION
 
 
 # %%
-def check_gaussian_kernel(kernel_fn):
-    for size, sigma in ((21, 0.2), (21, 1.0), (13, 3.0), (7, 2.5)):
-        ours = kernel_fn(size, sigma)
-        assert ours.shape == (size, size), f"size {size}: got shape {tuple(ours.shape)}"
-        assert torch.allclose(ours, blur_kernel("iso", size, sigma), atol=1e-7), f"size {size}, σ {sigma}: values differ"
-    print("Exercise 1: correct — equal to blur_kernel('iso', size, sigma).")
-
-
-check_gaussian_kernel(gaussian_kernel)
+exercises.check_gaussian_kernel(gaussian_kernel)
 
 # %% [markdown]
-# **Exercise 2 — a reproducible LR image.** Write `make_lr(hr, seed)` that degrades `hr` with the
-# `realesrgan-light` preset and returns the same image every time it is called with the same seed
-# (whatever happened to torch's global random state in between).
+# **Exercise 2 — a reproducible LR image** (≈ 5 min). Write `make_lr(hr, seed)` that degrades
+# `hr` with the `realesrgan-light` preset and returns the same image every time it is called with
+# the same seed (whatever happened to torch's global random state in between).
 
 # %%
 def make_lr(hr, seed):
+    """LR image of ``hr`` (1, 3, H, W) under ``Degradation("realesrgan-light")``, fixed by ``seed``."""
+    ### BEGIN SOLUTION
     return Degradation("realesrgan-light")(hr, torch.Generator().manual_seed(seed))
+    ### END SOLUTION
 
 
 # %%
-def check_make_lr(fn):
-    first = fn(hr, 123)
-    torch.rand(1000)  # disturb the global generator: a correct answer does not care
-    assert torch.equal(first, fn(hr, 123)), "same seed, different LR: use an explicit torch.Generator"
-    assert not torch.equal(first, fn(hr, 124)), "different seeds should give different LR images"
-    assert first.shape == (1, 3, HR_SIZE // 4, HR_SIZE // 4)
-    print("Exercise 2: correct — the seed alone fixes the LR image.")
-
-
-check_make_lr(make_lr)
+exercises.check_make_lr(make_lr, hr)
 
 # %% [markdown]
-# **Exercise 3 — the bicubic baseline.** Notebook 03 compares the teacher with the simplest
-# super-resolver: bicubic up-sampling of the LR image. Return the mean PSNR (dB, Y channel, as
-# the paper computes it with `rsd_mini.metrics.psnr` on $[0,1]$ images) of
+# **Exercise 3 — the bicubic baseline** (≈ 10 min). Notebook 03 compares the teacher with the
+# simplest super-resolver: bicubic up-sampling of the LR image. Return the mean PSNR (dB, Y
+# channel, as the paper computes it with `rsd_mini.metrics.psnr` on $[0,1]$ images) of
 # $y_0 = \mathrm{LR}{\uparrow}4$ against the HR crop over the first `count` validation items.
 
 # %%
 def bicubic_baseline_psnr(dataset, count=8):
+    """Mean Y-channel PSNR of bicubic ×4 against HR over ``dataset[0:count]`` (items 'hr', 'lq')."""
+    ### BEGIN SOLUTION
     hr = torch.stack([dataset[i]["hr"] for i in range(count)])
     lq = torch.stack([dataset[i]["lq"] for i in range(count)])
     return float(psnr(to_unit_range(bicubic_upsample(lq)), to_unit_range(hr)).mean())
+    ### END SOLUTION
 
 
 # %%
-def check_baseline(fn):
-    value = fn(val_set, 8)
-    items = [val_set[i] for i in range(8)]
-    expected = []
-    for it in items:  # an independent route: MSE of the Y channels by hand
-        up = ((bicubic_upsample(it["lq"][None]) + 1) / 2).clamp(0, 1)
-        mse = (rgb_to_y(up).double() - rgb_to_y(((it["hr"][None] + 1) / 2)).double()).pow(2).mean()
-        expected.append(float(10 * torch.log10(1 / mse)))
-    assert abs(value - sum(expected) / len(expected)) < 1e-4, f"got {value:.4f} dB, expected {sum(expected) / 8:.4f}"
-    print(f"Exercise 3: correct — bicubic baseline {value:.2f} dB on 8 val crops (realesrgan-light).")
-
-
-check_baseline(bicubic_baseline_psnr)
+exercises.check_bicubic_baseline(bicubic_baseline_psnr, val_set, 8)
 
 # %% [markdown]
 # ## Summary

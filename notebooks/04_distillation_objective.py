@@ -27,13 +27,14 @@
 #    when the generator's distribution matches the data's.
 # 2. Derive the min–max form and its gradient (envelope argument), and check the gradient
 #    identity numerically on a linear-Gaussian case with a closed-form optimum.
-# 3. Run the toy with a known answer: RSD ≈ teacher ≪ regression, and watch RSD training.
+# 3. Run the toy with a known answer: teacher ≈ RSD on the modes, SinSR and regression off them
+#    or on too few, and watch the modes appear during RSD training.
 #
 # **Prerequisites.** Notebooks 01 and 03 (the ResShift process and its $x_0$ loss).
 #
-# **Runtime.** Fast mode (default): about 1 min on 2 CPU cores (the toy at its `FAST` budget).
-# Full mode (`RSD_MINI_FULL=1`): the toy at its default budget, about 1 min per seed at 1 thread
-# (`python -m rsd_mini toy --seed S --modes K` runs the same).
+# **Runtime.** Fast mode (default): under 1 min on 2 CPU cores (the toy's results are read from
+# `figures/toy_seed0_K3.json`). Full mode (`RSD_MINI_FULL=1`): the toy retrained at its default
+# budget, a few minutes at 1 thread (`python -m rsd_mini toy --seed S --modes K` runs the same).
 
 # %% [markdown]
 # ## Setup
@@ -153,55 +154,109 @@ for r in rows:
 # ## 3. A toy with a known answer
 #
 # `rsd_mini.toy`: $x_0 = (u, v)$, the "LR image" $y_0 = (u, 0)$ loses $v$, and $v \mid u$ is a
-# mixture of K narrow Gaussians — so $p(x_0 \mid y_0)$ can be sampled exactly. Teacher, fake model and
-# students are small MLPs with the UNet's call signature, trained by the very functions that train
-# the image models (`rsd_mini.distill`). Each method is scored by the energy distance between its
-# samples and exact ones, averaged over fixed $y_0$. The regression student (MSE from the prior)
-# learns the conditional *mean*, which lies between the modes.
+# mixture of K narrow Gaussians (σ = 0.05) — so $p(x_0 \mid y_0)$ can be sampled exactly, and even
+# the *optimal* teacher $f^*(x_t, y_0, t) = \mathbb E[x_0 \mid x_t, y_0]$ is known in closed form
+# (`toy.ExactDenoiser`). Teacher, fake model and students are small MLPs with the UNet's call
+# signature, trained by the very functions that train the image models (`rsd_mini.distill`).
+#
+# Each method is scored at 8 fixed $y_0$ against exact samples by three numbers:
+# * the **energy distance** (ED; "exact" is a second exact sample set: the noise floor);
+# * the share of samples **on a mode**: within 3σ of a true mode $(u, c_k(u))$ (99.7 % for exact samples);
+# * the **mass error**: total variation between the method's masses per mode (and off the modes)
+#   and the truth's 1/K each.
+#
+# **First, is the sampler able to resolve the modes at all?** Run ResShift's 15-step ancestral
+# sampler with the exact $\mathbb E[x_0 \mid x_t, y_0]$ in place of a trained network. If it lands on
+# the modes, any smear of a trained teacher is the network's error, not the sampler's.
 
 # %%
-config = toy.ToyConfig(seed=SEED, modes=3, **(toy.FAST if FAST else {}))
-result = toy.run_toy(config, snapshots=8)
-names = ["exact", "teacher", "rsd", "vsd", "regression"]
-for name in names:
-    print(f"{name:>10}: energy distance {result[f'{name}_ed']:.4f}")
-print(f"({result['seconds']:.0f} s)")
+from rsd_mini.diffusion import ResShift
+
+toy_config = toy.ToyConfig(seed=SEED, modes=3)
+process = ResShift(toy_config.steps, toy_config.kappa, 0.04)
+u_probe = 0.5
+y_probe = torch.tensor([[u_probe, 0.0]]).expand(2000, 2).contiguous()
+g = torch.Generator().manual_seed(SEED)
+optimal = process.sample(toy.ExactDenoiser(process, toy_config), y_probe, generator=g, clip=False)
+exact_draws = toy.sample_conditional(y_probe[:, 0], toy_config, g)
+on_mode, masses = toy.mode_measures(optimal, u_probe, toy_config)
+print(f"ancestral sampler with the exact denoiser: ED {toy.energy_distance(optimal, exact_draws):.4f}, "
+      f"on a mode {on_mode:.1%}, masses {[round(float(m), 3) for m in masses]}")
+assert on_mode > 0.9 and toy.mass_error(masses) < 0.1
+
+# %% [markdown]
+# It does. Before issue #10 the toy's teacher did not: at u = 0.5 it spread its samples over
+# $[-1, 1]$ (59 % on a mode, ED 0.030 against a floor of 0.002). Comparing the trained network
+# with the exact denoiser timestep by timestep located the error: at the two lowest noise levels
+# after t = 1 (noise std 0.17 and 0.24), where $\mathbb E[x_0 \mid x_t]$ is a staircase (flat on
+# each mode, steep between them), the MLP had learned almost the identity (RMS error 0.08), and
+# the last ancestral steps copy that prediction into the sample. Width 256, 4× the iterations,
+# batch 1024, lr 3e-3 or a FiLM time embedding left that error unchanged; **Fourier features** of
+# the inputs ($\sin, \cos$ of $\pi f x$ for $f = 1, 2, 4, 8$) removed it. `toy.ToyMLP` has them.
+#
+# Now every method, at the toy's default budget. In fast mode the results come from
+# `figures/toy_seed0_K3.json`, written by
+# `python -m rsd_mini toy --seed 0 --modes 3 --json figures/toy_seed0_K3.json --samples`;
+# `RSD_MINI_FULL=1` retrains them here (a few minutes at 1 thread).
+
+# %%
+if FAST:
+    result = toy.load_result(toy.SHIPPED_RESULT)
+else:
+    result = toy.parse_result(toy.result_to_json(toy.run_toy(toy_config, snapshots=toy.SNAPSHOTS), samples=True))
+print(f"{'method':>13} {'ED':>7} {'on a mode':>10} {'mass error':>11}")
+for name in toy.METHODS:
+    print(f"{name:>13} {result[name + '_ed']:7.4f} {result[name + '_on_mode']:10.1%} {result[name + '_mass_error']:11.3f}")
 assert result["rsd_ed"] < 0.5 * result["regression_ed"] and result["teacher_ed"] < 0.5 * result["regression_ed"]
+assert result["regression_mass_error"] > result["rsd_mass_error"]
 
+# %% [markdown]
+# Read it row by row. The teacher (15 ancestral steps) and the one-step **RSD** student sit near
+# the floor and on the modes. **VSD** uses the same fake model without the gradient through $x_t$.
+# `teacher_ddim` is the teacher's *deterministic* sampler (SinSR's; no noise after $x_T$), and
+# **SinSR** distils that map $x_T \mapsto x_0$ into one call with its three losses (distillation on
+# $(x_T, F(x_T))$ pairs, the inverse map at timestep 0, consistency on the ground truth): it can at
+# best copy the deterministic map, whose basins meet at sharp boundaries that a one-step network
+# smooths, putting samples between the modes. **Regression** outputs the conditional mean: for
+# K = 3 that is the middle mode, so it is "on a mode" yet puts all its mass there (mass error 2/3).
 
 # %%
-def scatter_methods(samples: dict, u: float):
-    fig = Figure(figsize=(12, 2.6), layout="constrained")
-    axes = fig.subplots(1, len(names), sharey=True)
-    for ax, name in zip(axes, names):
-        v = samples[name][:, 1]
-        ax.hist(v.numpy(), bins=60, range=(-1.2, 1.4), color="C0" if name != "exact" else "C2")
-        ax.set_title(f"{name}" + (f"  ED {result[name + '_ed']:.3f}" if name != "exact" else ""), fontsize=9)
+def method_histograms(samples: dict, u: float):
+    """One panel per method: its v-samples at y₀ = (u, 0) and the exact density p(v | u)."""
+    grid = torch.linspace(-1.2, 1.4, 400)
+    density = toy.conditional_density(grid, u, result["config"])
+    fig = Figure(figsize=(14, 2.6), layout="constrained")
+    for ax, name in zip(fig.subplots(1, len(toy.METHODS), sharey=True), toy.METHODS):
+        ax.hist(samples[name].numpy(), bins=60, range=(-1.2, 1.4), density=True, color="C2" if name == "exact" else "C0")
+        ax.plot(grid.numpy(), density.numpy(), color="k", lw=0.8)
+        ax.set_title(name + (f"  ED {result[name + '_ed']:.3f}" if name != "exact" else ""), fontsize=9)
         ax.set_xlabel(f"v | u = {u:.2f}")
     return fig
 
 
-u0 = list(result["samples"])[1]
-scatter_methods(result["samples"][u0], u0)
+u_shown = list(result["samples"])[1]
+method_histograms(result["samples"][u_shown], u_shown)
 
 # %% [markdown]
 # ## 4. Try it: RSD training, step by step
 #
-# One-step samples of the RSD student at $y_0 = (0.5, 0)$ during training; it starts as the
-# teacher's one-call prediction (the blurry mean) and spreads into the modes. The static figure
-# after the slider shows all snapshots.
+# One-step samples of the RSD student at $y_0 = (0.5, 0)$ during training (the same noise each
+# time), with the exact density. At step 0 the student *is* the teacher called once at $t = T$:
+# it outputs the blurry conditional mean. The fake model then tells it where its samples are too
+# many or too few, and the modes appear. The static figure after the slider shows all snapshots.
 
 # %%
 snapshots = result["snapshots"]
-exact_v = toy.sample_conditional(torch.full((2000,), 0.5), config, torch.Generator().manual_seed(3))[:, 1]
+grid = torch.linspace(-1.2, 1.4, 400)
+probe_density = toy.conditional_density(grid, 0.5, result["config"])
 
 
 def show_snapshot(index=len(snapshots) - 1):
-    step, samples = snapshots[index]
+    step, v = snapshots[index]
     fig = Figure(figsize=(5, 2.6), layout="constrained")
     ax = fig.subplots()
-    ax.hist(exact_v.numpy(), bins=60, range=(-1.2, 1.4), alpha=0.5, color="C2", label="exact", density=True)
-    ax.hist(samples[:, 1].numpy(), bins=60, range=(-1.2, 1.4), alpha=0.6, color="C0", label="RSD student", density=True)
+    ax.hist(v.numpy(), bins=60, range=(-1.2, 1.4), alpha=0.7, color="C0", label="RSD student", density=True)
+    ax.plot(grid.numpy(), probe_density.numpy(), color="k", lw=0.8, label="exact p(v | u)")
     ax.set_title(f"after {step} student updates"), ax.legend(fontsize=8)
     display(fig)
 
@@ -210,57 +265,80 @@ widgets.interact(show_snapshot, index=widgets.IntSlider(value=len(snapshots) - 1
                                                         description="snapshot"));
 
 # %%
-fig = Figure(figsize=(12, 2.4), layout="constrained")
-for ax, (step, samples) in zip(fig.subplots(1, len(snapshots), sharey=True), snapshots):
-    ax.hist(samples[:, 1].numpy(), bins=40, range=(-1.2, 1.4), color="C0")
+fig = Figure(figsize=(14, 2.4), layout="constrained")
+for ax, (step, v) in zip(fig.subplots(1, len(snapshots), sharey=True), snapshots):
+    ax.hist(v.numpy(), bins=40, range=(-1.2, 1.4), density=True, color="C0")
+    ax.plot(grid.numpy(), probe_density.numpy(), color="k", lw=0.6)
     ax.set_title(f"step {step}", fontsize=8)
 fig
 
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 — energy distance.** Return $2\mathbb E\|X - Y\| - \mathbb E\|X - X'\| - \mathbb E\|Y - Y'\|$
-# for samples `a` (N, D) and `b` (M, D). The checker compares with `toy.energy_distance`.
+# Each answer sits between nbgrader's solution markers; the student edition (`notebooks/student/`,
+# `make student`) has `raise NotImplementedError()` there instead. The cell below each answer
+# checks it with `rsd_mini.exercises` and says *not attempted*, *wrong* (with the first failing
+# case) or *correct*.
+#
+# **Exercise 1 — energy distance** (≈ 5 min). Return
+# $2\mathbb E\|X - Y\| - \mathbb E\|X - X'\| - \mathbb E\|Y - Y'\|$ for samples `a` (N, D) and
+# `b` (M, D). The checker compares with `toy.energy_distance`.
 
 # %%
+from rsd_mini import exercises
+
+
 def my_energy_distance(a, b):
+    """Energy distance between samples a (N, D) and b (M, D), a float."""
+    ### BEGIN SOLUTION
     return float(2 * torch.cdist(a, b).mean() - torch.cdist(a, a).mean() - torch.cdist(b, b).mean())
+    ### END SOLUTION
 
 
 # %%
-def check_energy_distance(fn):
-    g = torch.Generator().manual_seed(4)
-    a, b = torch.randn(300, 2, generator=g), torch.randn(200, 2, generator=g) + 0.5
-    assert math.isclose(fn(a, b), toy.energy_distance(a, b), rel_tol=1e-6)
-    assert fn(a, b) > fn(a, a.flip(0))
-    print("Exercise 1: correct.")
-
-
-check_energy_distance(my_energy_distance)
+exercises.check_energy_distance(my_energy_distance)
 
 # %% [markdown]
-# **Exercise 2 — the fake model's optimum.** In the linear-Gaussian case, return the slope and
-# intercept of $f_{\phi^*}(x) = \mathbb E_\theta[\hat x_0 \mid x_t = x]$ for student mean θ. The
-# checker fits it by least squares on student samples.
+# **Exercise 2 — the fake model's optimum** (≈ 10 min). In the linear-Gaussian case of section 2,
+# return the slope and intercept of $f_{\phi^*}(x) = \mathbb E_\theta[\hat x_0 \mid x_t = x]$ for
+# student mean θ. The checker fits it by least squares on student samples.
 
 # %%
 def fake_optimum(theta):
+    """(slope, intercept) of the fake model's optimum for the student x̂₀ ~ N(θ, s²)."""
+    ### BEGIN SOLUTION
     return k, theta * (1 - k)
+    ### END SOLUTION
 
 
 # %%
-def check_fake_optimum(fn):
-    g = torch.Generator().manual_seed(5)
-    for theta in (-0.4, 0.9):
-        x0_hat = theta + s * torch.randn(200_000, generator=g, dtype=torch.float64)
-        x_t = x0_hat + sigma * torch.randn(200_000, generator=g, dtype=torch.float64)
-        fit = torch.linalg.lstsq(torch.stack([torch.ones_like(x_t), x_t], 1), x0_hat[:, None]).solution[:, 0]
-        slope, intercept = fn(theta)
-        assert abs(slope - float(fit[1])) < 0.01 and abs(intercept - float(fit[0])) < 0.01
-    print("Exercise 2: correct — the fake model is ResShift training on student samples.")
+exercises.check_fake_optimum(fake_optimum, s, sigma)
+
+# %% [markdown]
+# **Exercise 3 — the envelope gradient on a new case** (≈ 15 min). Now the student has the
+# data's mean but its own spread: $\hat x_0 = m + a\,\varepsilon_g$. Its fake optimum is
+# $f_{\phi^*}(x) = m + k_a(x - m)$ with $k_a = a^2/(a^2 + \sigma^2)$. Return $dJ/da$ at frozen
+# $\phi^*(a)$ by autograd on a Monte Carlo $J$ (as `J` in section 2 does for the mean). The
+# checker compares with $d\mathcal L/da$ of the closed form $\mathcal L(a) = (k_a - k)^2(a^2 +
+# \sigma^2)$; where does it vanish?
+
+# %%
+def envelope_gradient(a, n=400_000, seed=1):
+    """dJ(a, φ*)/da at frozen φ*(a), Monte Carlo with n samples; f* is the teacher m + k(x − m)."""
+    ### BEGIN SOLUTION
+    a = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+    k_a = float(a) ** 2 / (float(a) ** 2 + sigma ** 2)  # φ* frozen: a number, not a function of a
+    g = torch.Generator().manual_seed(seed)
+    x0_hat = m + a * torch.randn(n, generator=g, dtype=torch.float64)
+    x_t = x0_hat + sigma * torch.randn(n, generator=g, dtype=torch.float64)
+    f_star, f_phi = m + k * (x_t - m), m + k_a * (x_t - m)
+    (grad,) = torch.autograd.grad(((f_star - x0_hat) ** 2 - (f_phi - x0_hat) ** 2).mean(), a)
+    return float(grad)
+    ### END SOLUTION
 
 
-check_fake_optimum(fake_optimum)
+# %%
+exercises.check_envelope_gradient(envelope_gradient, m, s, sigma)
 
 # %% [markdown]
 # ## Summary
@@ -270,11 +348,13 @@ check_fake_optimum(fake_optimum)
 # * The min–max form (Prop. 3.1) turns the inner problem into ResShift training of a fake model;
 #   the envelope argument gives the student's gradient at frozen $\phi$, through $\hat x_0$ and
 #   through $x_t$ into $f^*$ and $f_\phi$ (VSD keeps only the direct term).
-# * On the toy, one-step RSD lands near the multistep teacher while regression collapses between
-#   the modes.
+# * On the toy, where the optimal teacher is known, one-step RSD lands on the multistep
+#   teacher's modes with their masses; regression outputs the conditional mean, and SinSR copies
+#   the teacher's deterministic map, smoothed at the boundaries between the modes' basins.
 #
 # **Where this lives in the library.** `rsd_mini/distill.py` (`fake_loss`, `student_loss`,
 # `student_predict`, `one_step_sample`), `rsd_mini/toy.py` (`ToyConfig`, `run_toy`,
-# `energy_distance`; CLI `python -m rsd_mini toy`).
+# `energy_distance`, `mode_measures`, `ExactDenoiser`, `deterministic_sample`, `sinsr_losses`;
+# CLI `python -m rsd_mini toy`).
 #
 # **Next:** `05` — distilling the tiny image teacher.

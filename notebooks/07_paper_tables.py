@@ -24,7 +24,7 @@
 # (RSD_SPEC §5).
 #
 # **Learning goals.**
-# 1. Read Tables 1–3 as data (`rsd_mini.tables`): which rows can be rerun with released weights,
+# 1. Read Tables 1–3 as data (`rsd_mini.fullscale.tables`): which rows can be rerun with released weights,
 #    which metrics need pyiqa, and why FID is not a per-image metric.
 # 2. Reproduce a table: `reproduce_table` evaluates every row whose weights and data are present
 #    with the paper protocol and reports paper | ours | Δ, saying why each empty cell is empty.
@@ -65,19 +65,23 @@ import torch
 from IPython.display import Markdown, display
 
 import rsd_mini
-from rsd_mini import tables, viz
+from rsd_mini import viz
+from rsd_mini.fullscale import tables
 from rsd_mini.config import load_config
 from rsd_mini.data import load_image, mini_photo_paths, save_image
 from rsd_mini.degradations import bicubic_downsample, bicubic_upsample
 from rsd_mini.hub import load
-from rsd_mini.prepare import TestSet, data_root, locate_testset
+from rsd_mini.fullscale.prepare import TestSet, data_root, locate_testset
 from rsd_mini.reproduce import validation_batch
 from rsd_mini.upscale import upscale
 
 FAST = os.environ.get("RSD_MINI_FULL", "0") != "1"
 torch.set_num_threads(min(2, torch.get_num_threads()))
 SEED = tables.PAPER_SEED
-RESULTS = Path(os.environ.get("RSD_MINI_TABLES", "runs/tables"))
+ROOT = Path(rsd_mini.__file__).resolve().parents[1]  # the repository (editable install)
+# Where `python -m rsd_mini reproduce --json runs/tables`, run from the repository root, writes;
+# a relative RSD_MINI_TABLES is read from the repository root too, not from notebooks/.
+RESULTS = ROOT / os.environ.get("RSD_MINI_TABLES", "runs/tables")
 GPU = torch.cuda.is_available()
 print(f"rsd-mini {rsd_mini.__version__} | mode: {'fast' if FAST else 'full'} | GPU: {GPU} | results: {RESULTS}")
 
@@ -85,7 +89,7 @@ print(f"rsd-mini {rsd_mini.__version__} | mode: {'fast' if FAST else 'full'} | G
 # ## 1. The paper's tables as data
 #
 # Each table is a list of rows (method, NFE, the name of its released weights in
-# `rsd_mini.weights` or `None`) and columns (data set, metric). Metric names are those of
+# `rsd_mini.fullscale.weights` or `None`) and columns (data set, metric). Metric names are those of
 # `evaluate_folder` (`psnr`, `ssim`: Y channel, full image) and of pyiqa (`lpips`, `clipiqa`,
 # `musiq`, `dists`, `niqe`, `maniqa-pipal`), as in the official `evaluate.py`.
 
@@ -146,22 +150,20 @@ assert all(cell.ours is None for table in status.values() for row in table.rows 
 #
 # To see every step of `reproduce_table` without the 2 GB of weights, inject stand-ins: the shipped
 # tiny teacher plays "resshift-v1" and the tiny student plays "rsd" (SinSR has no tiny stand-in,
-# so its cells stay empty with the reason), and eight held-out 16² → 64² crops of the mini
-# validation photos play RealSR (with ground truth) and RealSet65 (LR only). The protocol is the
+# so its cells stay empty with the reason), and held-out 16² → 64² crops of the mini validation
+# photos (the first 4 in fast mode, which keeps the 15-call teacher to a few seconds; all 32 in
+# full mode) play RealSR (with ground truth) and RealSet65 (LR only). The protocol is the
 # paper's: seed 12345, tiles of 512 LR pixels with overlap 64, Y-channel PSNR/SSIM on the
 # 8-bit outputs. **These numbers are not comparable with the paper's** (a 3 M-parameter
-# pixel-space model on bicubic ×4 crops); the Δ column shows the code path, not a result.
+# pixel-space model on bicubic ×4 crops); the Δ column shows the code path, not a result. Only
+# the rows of the three methods asked for are shown: every other row of Table 1 is empty here,
+# for the reasons section 2 lists.
 
 # %%
 teacher, student = load("tiny-teacher"), load("tiny-student")
-val = validation_batch(load_config("tiny"), limit=8 if FAST else 32)
-mini = Path(tempfile.mkdtemp(prefix="rsd-mini-07-"))
-for index in range(len(val["lq"])):
-    save_image(val["lq"][index], mini / "lq" / f"{index:03d}.png", value_range=(-1.0, 1.0))
-    save_image(val["hr"][index], mini / "gt" / f"{index:03d}.png", value_range=(-1.0, 1.0))
-stand_in_data = {"realsr": TestSet("realsr", mini / "lq", mini / "gt", len(val["lq"])),
-                 "realset65": TestSet("realset65", mini / "lq", None, len(val["lq"]))}
+val = validation_batch(load_config("tiny"), limit=4 if FAST else 32)
 stand_in_models = {"resshift-v1": teacher, "rsd": student}
+STAND_IN_METHODS = ["ResShift (v1)", "SinSR", "RSD"]
 
 
 def load_stand_in(name, weights_dir=None, device="cpu"):
@@ -170,13 +172,36 @@ def load_stand_in(name, weights_dir=None, device="cpu"):
     return stand_in_models[name]
 
 
-def locate_stand_in(name, root=None):
-    return stand_in_data.get(name)
+with tempfile.TemporaryDirectory(prefix="rsd-mini-07-") as folder:  # deleted when the table is made
+    mini = Path(folder)
+    for index in range(len(val["lq"])):
+        save_image(val["lq"][index], mini / "lq" / f"{index:03d}.png", value_range=(-1.0, 1.0))
+        save_image(val["hr"][index], mini / "gt" / f"{index:03d}.png", value_range=(-1.0, 1.0))
+    stand_in_data = {"realsr": TestSet("realsr", mini / "lq", mini / "gt", len(val["lq"])),
+                     "realset65": TestSet("realset65", mini / "lq", None, len(val["lq"]))}
+    miniature = tables.reproduce_table(1, load_model=load_stand_in, locate_data=stand_in_data.get,
+                                       perceptual=False, methods=STAND_IN_METHODS)
+assert not mini.exists()
 
 
-miniature = tables.reproduce_table(1, load_model=load_stand_in, locate_data=locate_stand_in, perceptual=False,
-                                   methods=["ResShift (v1)", "SinSR", "RSD"])
-print(tables.format_table(miniature).split("\nRealSet65")[0])
+def stand_in_rows(table, methods, dataset="realsr"):
+    """Markdown of the rows of ``methods`` only (the other rows are all empty here), with the
+    reason for every empty cell."""
+    columns = [c for c in table.columns if c.dataset == dataset]
+    lines = ["| method (stand-in) | NFE | " + " | ".join(f"{tables.METRICS[c.metric][0]} paper / ours / Δ"
+                                                      for c in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    reasons = []
+    for row in (r for r in table.rows if r.method in methods):
+        cells = [row.cells[c.key] for c in columns]
+        lines.append(f"| {row.method} | {row.nfe} | " + " | ".join(
+            f"{cell.paper:.4g} / " + ("–" if cell.ours is None else f"{cell.ours:.4g} / {cell.delta:+.3g}")
+            for cell in cells) + " |")
+        reasons += sorted({f"* {row.method}: {cell.reason}" for cell in cells if cell.ours is None})
+    return "\n".join(lines + [""] + reasons)
+
+
+display(Markdown(stand_in_rows(miniature, STAND_IN_METHODS)))
 
 # %% [markdown]
 # Every filled cell holds Δ = ours − paper; every empty one says why. The assert re-derives Δ
@@ -195,7 +220,6 @@ for row in miniature.rows:
             assert abs(cell.delta - (cell.ours - cell.paper)) < 1e-12
 print(f"{filled} cells filled (PSNR and SSIM of the two stand-ins); the perceptual ones are off here")
 assert filled == 4
-display(Markdown(miniature.to_markdown().split("**RealSet65**")[0]))
 
 # %% [markdown]
 # ## 4. Fig. 1 (right): the radar chart
@@ -274,6 +298,8 @@ ipywidgets.interactive(radar_of, methods=picker)
 # Fast mode: a 128² crop of two mini validation photos, ×4 bicubic-downsampled to 32², then
 # bicubic, the tiny teacher with 15 calls and with one call (its $f^*(x_T)$ guess stands in for a
 # one-step *regression* student; no tiny SinSR is shipped) and the tiny RSD student with one call.
+# Each photo has two rows: the whole 128² output, and its central 40² enlarged (nearest
+# neighbour) — at 128² the differences in detail are hard to see, in the enlargement they are not.
 
 # %%
 def centre_crop(image, side=128):
@@ -284,13 +310,20 @@ def centre_crop(image, side=128):
 unit = torch.stack([centre_crop(load_image(p)) for p in mini_photo_paths("val")[:2]])  # [0, 1]
 hr, lq = unit * 2 - 1, bicubic_downsample(unit, scale=4) * 2 - 1  # the models work in [−1, 1]
 with torch.no_grad():
-    columns = {"LR": lq, "bicubic": bicubic_upsample(lq, scale=4).clamp(-1, 1),
+    columns = {"LR (32²)": lq, "bicubic": bicubic_upsample(lq, scale=4).clamp(-1, 1),
                "teacher, 15 calls": upscale(teacher, lq, torch.Generator().manual_seed(SEED), tile=None),
                "teacher, 1 call": upscale(teacher, lq, torch.Generator().manual_seed(SEED), calls=1, tile=None),
                "RSD student, 1 call": upscale(student, lq, torch.Generator().manual_seed(SEED), tile=None),
                "ground truth": hr}
-assert all(v.shape == hr.shape for k, v in columns.items() if k != "LR")
-viz.image_grid([[columns[k][i] for k in columns] for i in range(len(hr))], titles=list(columns), size=1.8)
+assert all(v.shape == hr.shape for k, v in columns.items() if k != "LR (32²)")
+ZOOM = 40  # side of the enlarged centre, in HR pixels (the LR column: a quarter of it)
+rows, row_titles = [], []
+for i in range(len(hr)):
+    rows.append([columns[k][i] for k in columns])
+    rows.append([centre_crop(columns[k][i], ZOOM // 4 if k.startswith("LR") else ZOOM) for k in columns])
+    row_titles += [f"photo {i + 1}, 128²", f"photo {i + 1}, centre {ZOOM}²"]
+viz.image_grid(rows, titles=list(columns), row_titles=row_titles, size=2.3,
+               suptitle=f"Shipped tiny models, seed {SEED} (Fig. 1/3 layout; the paper's models need a GPU, below)")
 
 # %% [markdown]
 # With the released weights, a GPU and RealSet65, the same grid with the paper's models (as in
@@ -336,30 +369,39 @@ else:
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 — the sign of Δ.** Return Δ for one cell: positive when ours is larger than the
-# paper's value. (Whether that is good depends on the metric: see Exercise 2.)
+# Each answer sits between nbgrader's solution markers; the student edition (`notebooks/student/`,
+# `make student`) has `raise NotImplementedError()` there instead. The cell below each answer
+# checks it with `rsd_mini.exercises` and says *not attempted*, *wrong* (with the first failing
+# case) or *correct*.
+#
+# **Exercise 1 — the sign of an improvement** (≈ 5 min). Δ = ours − paper is positive when our
+# number is larger, which is good for PSNR and bad for LPIPS. Return the relative change in %
+# from the paper's value, positive when ours is *better*.
 
 # %%
-def delta(paper_value, our_value):
-    return our_value - paper_value
+from rsd_mini import exercises
+
+
+def improvement(paper_value, our_value, higher_is_better):
+    """100 · (ours − paper) / |paper|, with the sign flipped where lower is better."""
+    ### BEGIN SOLUTION
+    change = 100 * (our_value - paper_value) / abs(paper_value)
+    return change if higher_is_better else -change
+    ### END SOLUTION
 
 
 # %%
-def check_delta(fn):
-    cell = tables.Cell(paper=25.91, ours=25.40)
-    assert abs(fn(cell.paper, cell.ours) - cell.delta) < 1e-12
-    print("Exercise 1: correct.")
-
-
-check_delta(delta)
+exercises.check_improvement(improvement)
 
 # %% [markdown]
-# **Exercise 2 — where does RSD beat SinSR?** From Table 1 (RealSR), return the set of metrics
-# on which RSD is *better* than SinSR. Mind the direction: for LPIPS, lower is better
+# **Exercise 2 — where does RSD beat SinSR?** (≈ 10 min) From Table 1 (RealSR), return the set
+# of metrics on which RSD is *better* than SinSR. Mind the direction: for LPIPS, lower is better
 # (`tables.METRICS[metric][2]` says whether higher is better).
 
 # %%
 def rsd_better(table):
+    """Set of RealSR metrics of ``table`` on which RSD's value is better than SinSR's."""
+    ### BEGIN SOLUTION
     better = set()
     for column in (c for c in table.columns if c.dataset == "realsr"):
         rsd, sinsr = table.value("RSD", column), table.value("SinSR", column)
@@ -367,21 +409,35 @@ def rsd_better(table):
         if (rsd > sinsr) if higher else (rsd < sinsr):
             better.add(column.metric)
     return better
+    ### END SOLUTION
 
 
 # %%
-def check_rsd_better(fn):
-    answer = fn(tables.paper_table(1))
-    assert answer == set(AXES), answer  # [P] Table 1: RSD is ahead of SinSR on all five
-    print(f"Exercise 2: correct — {sorted(answer)}.")
+exercises.check_rsd_better(rsd_better, tables.paper_table(1), tables.METRICS)
+
+# %% [markdown]
+# **Exercise 3 — why one step is not 15× faster** (≈ 10 min). In [P] Table 4 (A100, 64² LR),
+# 15-step ResShift takes 0.643 s and one-step RSD 0.059 s: 10.9×, not 15×, because each image
+# also pays a fixed cost (VQ-f4 encoding and decoding, data movement) whatever the number of
+# network calls. Model the wall time as NFE · per_call + overhead and return (per_call,
+# overhead) from two measured times; then apply it to Table 4's numbers.
+
+# %%
+def call_and_overhead(ms_many, nfe_many, ms_one, nfe_one):
+    """(ms per network call, fixed ms per image) from ms_many at nfe_many calls and ms_one at nfe_one."""
+    ### BEGIN SOLUTION
+    per_call = (ms_many - ms_one) / (nfe_many - nfe_one)
+    return per_call, ms_one - nfe_one * per_call
+    ### END SOLUTION
 
 
-check_rsd_better(rsd_better)
+# %%
+exercises.check_call_and_overhead(call_and_overhead)
 
 # %% [markdown]
 # ## Summary
 #
-# * Tables 1–6 and 20/21 of the paper are data in `rsd_mini.tables.PAPER_TABLES`; three rows per
+# * Tables 1–6 and 20/21 of the paper are data in `rsd_mini.fullscale.tables.PAPER_TABLES`; three rows per
 #   main table can be rerun with released weights (ResShift v1, SinSR, RSD).
 # * `reproduce_table(N)` (or `python -m rsd_mini reproduce --table N`) evaluates them with the
 #   paper protocol, and every empty cell says why: weights absent (and where to put them), data

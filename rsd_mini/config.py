@@ -38,7 +38,7 @@ class DiffusionConfig:
 
     ``latent``: diffuse VQ-f4 latents (the paper) or pixels (the laptop-CPU teacher).
     ``autoencoder``: with ``latent``, the VQ-f4 checkpoint: a file, or a name of
-    :data:`rsd_mini.weights.REGISTRY` (``"vq-f4"``) looked up in the weights folder.
+    :data:`rsd_mini.fullscale.weights.REGISTRY` (``"vq-f4"``) looked up in the weights folder.
     """
 
     steps: int = 15
@@ -145,7 +145,9 @@ class RSDConfig:
     placed with t_N = T (RSD §3.3). ``fake_steps``: K fake updates per student update, each on a
     fresh batch. ``noise_channels``: the student's extra noise input. ``variant``: ``"rsd"`` or
     ``"vsd"`` (stop-gradient through f*, f_φ; RSD Alg. 2). ``lpips_weight`` λ₁ (needs pyiqa
-    and its weights), ``gan_weight`` λ₂ (0 = no discriminator head).
+    and its weights), ``gan_weight`` λ₂ (0 = no discriminator head). ``fake_lr_ratio``: the fake
+    model's (and head's) learning rate over the student's ``optim.lr`` (the paper: 1; > 1 lets
+    f_φ track the moving student, the two-time-scale rule of DMD2).
     """
 
     teacher: str | None = None
@@ -157,8 +159,11 @@ class RSDConfig:
     t_power_ten: bool = False
     lpips_weight: float = 2.0
     gan_weight: float = 3e-3
+    fake_lr_ratio: float = 1.0
 
     def __post_init__(self):
+        if self.fake_lr_ratio <= 0:
+            raise ValueError(f"distill.fake_lr_ratio={self.fake_lr_ratio}: expected > 0")
         for name in ("nodes", "fake_steps", "noise_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"distill.{name}={getattr(self, name)}: expected >= 1")
@@ -182,6 +187,81 @@ class DistillConfig:
         out_dir="runs/rsd-resshift-v1"))
     unet: UNetConfig = field(default_factory=UNetConfig)
     distill: RSDConfig = field(default_factory=RSDConfig)
+
+
+@dataclass(frozen=True)
+class SinSRConfig:
+    """SinSR's distillation (RSD_SPEC §3; defaults are the official ``configs/SinSR.yaml``).
+
+    ``teacher``: the teacher checkpoint, as ``distill.teacher``. The three loss weights:
+    ``distill_weight`` (the distillation loss, weight 1 in the code), ``inverse_weight``
+    (``learn_xT: True``, weight 1) and ``consistency_weight`` (``finetune_use_gt: 1.0``).
+    """
+
+    teacher: str | None = None
+    distill_weight: float = 1.0
+    inverse_weight: float = 1.0
+    consistency_weight: float = 1.0
+
+    def __post_init__(self):
+        for name in ("distill_weight", "inverse_weight", "consistency_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"sinsr.{name}={getattr(self, name)}: expected >= 0")
+
+
+@dataclass(frozen=True)
+class SinSRRunConfig:
+    """One SinSR run; defaults are the official ``configs/SinSR.yaml`` (RSD_SPEC §3): AdamW lr 5e-5,
+    weight decay 0, default betas, 5k-iteration linear warm-up then constant (its halving
+    milestone is the last iteration), fp32, batch 64, EMA 0.999, 500k iterations (the paper
+    reports ≈ 30k, the README "a few thousand"). Microbatches of 8 (the official 64 per GPU
+    would not fit one GPU; the gradient is the same). ``unet`` is the teacher's architecture."""
+
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-5, warmup_steps=5000, schedule="constant"))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        iterations=500_000, amp=False, log_every=200, checkpoint_every=2000, sample_every=2000,
+        out_dir="runs/sinsr-resshift-v1"))
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    sinsr: SinSRConfig = field(default_factory=SinSRConfig)
+
+
+@dataclass(frozen=True)
+class RegressionConfig:
+    """The one-step MMSE baseline: the RSD student (``teacher`` plus ``noise_channels``
+    zero-initialised noise inputs) trained with MSE to the ground truth."""
+
+    teacher: str | None = None
+    noise_channels: int = 1
+
+    def __post_init__(self):
+        if self.noise_channels < 0:
+            raise ValueError(f"regression.noise_channels={self.noise_channels}: expected >= 0")
+
+
+@dataclass(frozen=True)
+class RegressionRunConfig:
+    """One regression run (:class:`rsd_mini.regression.RegressionTrainer`); same sections as a
+    distillation run."""
+
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(warmup_steps=0))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        iterations=3000, amp=False, log_every=20, checkpoint_every=1000, sample_every=1000,
+        out_dir="runs/regression-resshift-v1"))
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
+
+
+#: The run type of a config dict, told by its method section (a teacher run has none).
+RUN_TYPES: dict[str, type] = {"distill": DistillConfig, "sinsr": SinSRRunConfig, "regression": RegressionRunConfig}
+
+
+def config_type(values: dict) -> type:
+    """The config class of a nested dict (a YAML file, a checkpoint's ``config``)."""
+    return next((cls for section, cls in RUN_TYPES.items() if section in values), TeacherConfig)
 
 
 PRESETS: dict[str, TeacherConfig | DistillConfig] = {
@@ -210,6 +290,38 @@ PRESETS: dict[str, TeacherConfig | DistillConfig] = {
                           seed=0, log_every=25, checkpoint_every=100, sample_every=0,
                           out_dir="runs/teacher-tiny", deterministic=True),
         unet=unet_preset("tiny"),
+    ),
+    # SinSR as in the official configs/SinSR.yaml (RSD_SPEC §3) on one GPU, from the ResShift v1
+    # teacher: lr 5e-5 after 5k linear warm-up, batch 64, EMA 0.999, the three losses at weight 1.
+    "sinsr-paper": SinSRRunConfig(sinsr=SinSRConfig(teacher="weights/resshift_realsrx4_s15_v1.pth")),
+    # SinSR on CPU from the shipped tiny teacher (data/checkpoints/tiny_teacher.pt, present in a
+    # fresh clone), same data, lr and clipping as rsd-tiny. Budget: rsd-tiny's network passes
+    # (forward or backward, each counted once): an RSD iteration (K=2, N=1) makes 7 forward and 5
+    # backward passes, 200 iterations 2400; a SinSR iteration makes 15 teacher calls for the
+    # target, 4 student forwards and 3 backwards, so 110 iterations make 2420. A shorter EMA
+    # horizon for the shorter run (0.95^110 ≈ 0.004 of the initial weights left; 0.99^200 ≈ 0.13).
+    "sinsr-tiny": SinSRRunConfig(
+        diffusion=DiffusionConfig(latent=False),
+        data=DataConfig(dataset="mini", crop_size=64, degradation="bicubic", val_images=8),
+        optim=OptimConfig(lr=2e-4, warmup_steps=0, schedule="constant", grad_clip=1.0),
+        train=TrainConfig(iterations=110, batch_size=8, microbatch=8, ema_rate=0.95, amp=False,
+                          seed=0, log_every=10, checkpoint_every=50, sample_every=0,
+                          out_dir="runs/sinsr-tiny", deterministic=True),
+        unet=unet_preset("tiny"),
+        sinsr=SinSRConfig(teacher="data/checkpoints/tiny_teacher.pt"),
+    ),
+    # The one-step MMSE baseline from the same shipped teacher and data: the RSD student trained
+    # with MSE to the ground truth. Same budget rule as sinsr-tiny: one forward and one backward
+    # pass per iteration, so 1200 iterations make rsd-tiny's 2400 passes.
+    "regression-tiny": RegressionRunConfig(
+        diffusion=DiffusionConfig(latent=False),
+        data=DataConfig(dataset="mini", crop_size=64, degradation="bicubic", val_images=8),
+        optim=OptimConfig(lr=2e-4, warmup_steps=0, schedule="constant", grad_clip=1.0),
+        train=TrainConfig(iterations=1200, batch_size=8, microbatch=8, ema_rate=0.99, amp=False,
+                          seed=0, log_every=10, checkpoint_every=50, sample_every=0,
+                          out_dir="runs/regression-tiny", deterministic=True),
+        unet=unet_preset("tiny"),
+        regression=RegressionConfig(teacher="data/checkpoints/tiny_teacher.pt"),
     ),
     # RSD as in the paper (RSD_SPEC §4b) on one GPU: batch 64 = 8 accumulated microbatches of 8.
     # Set distill.teacher to the official resshift_realsrx4_s15_v1.pth and data.root to ImageNet.
@@ -243,6 +355,9 @@ PRESET_FILES: dict[str, Path] = {
     "tiny": CONFIG_DIR / "teacher_tiny.yaml",
     "rsd-paper": CONFIG_DIR / "rsd_paper.yaml",
     "rsd-tiny": CONFIG_DIR / "rsd_tiny.yaml",
+    "sinsr-paper": CONFIG_DIR / "sinsr_paper.yaml",
+    "sinsr-tiny": CONFIG_DIR / "sinsr_tiny.yaml",
+    "regression-tiny": CONFIG_DIR / "regression_tiny.yaml",
 }
 
 
@@ -342,7 +457,7 @@ def _type_name(expected: Any) -> str:
 # --------------------------------------------------------------------- loading and overrides
 def load_config(name_or_path: str | Path) -> TeacherConfig | DistillConfig:
     """A preset by name (``"tiny"``, ``"resshift-v1"``, ``"rsd-tiny"``, ``"rsd-paper"``) or a YAML
-    file by path (a distillation config when it has a ``distill`` section)."""
+    file by path (its class told by its method section, :func:`config_type`)."""
     if str(name_or_path) in PRESETS:
         return PRESETS[str(name_or_path)]
     path = Path(name_or_path)
@@ -350,7 +465,7 @@ def load_config(name_or_path: str | Path) -> TeacherConfig | DistillConfig:
         raise FileNotFoundError(f"config {str(name_or_path)!r}: not a preset ({', '.join(PRESETS)}) "
                                 "and no such YAML file")
     values = yaml.safe_load(path.read_text()) or {}
-    return from_dict(DistillConfig if "distill" in values else TeacherConfig, values)
+    return from_dict(config_type(values), values)
 
 
 def save_config(config: TeacherConfig, path: str | Path) -> Path:

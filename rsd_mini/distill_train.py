@@ -21,7 +21,7 @@ from rsd_mini import distill
 from rsd_mini.checkpoint import load_checkpoint, rng_state, set_rng_state
 from rsd_mini.config import DistillConfig, from_dict, to_dict
 from rsd_mini.diffusion import ResShift
-from rsd_mini.official import load_unet
+from rsd_mini.fullscale.official import load_unet
 from rsd_mini.train import TrainingRun, build_dataset, build_ema, make_batch, step_seed
 from rsd_mini.unet import SwinUNet, UNetConfig
 
@@ -80,16 +80,16 @@ class RSDTrainer(TrainingRun):
         self.dataset = dataset if dataset is not None else build_dataset(config.data, config.train.seed)
         self.optimizer = self._adamw(self.student.parameters())
         fake_params = list(self.fake.parameters()) + (list(self.head.parameters()) if self.head else [])
-        self.optimizer_fake = self._adamw(fake_params)
+        self.optimizer_fake = self._adamw(fake_params, rsd.fake_lr_ratio)
         self.scaler, self.scaler_fake = self.grad_scaler(), self.grad_scaler()
         self.ema = build_ema(self.student, config.train.ema_rate)
         self.perceptual = perceptual
         if rsd.lpips_weight > 0 and perceptual is None:
             self.perceptual = distill.build_lpips(self.device)
 
-    def _adamw(self, params) -> torch.optim.AdamW:
+    def _adamw(self, params, lr_ratio: float = 1.0) -> torch.optim.AdamW:
         o = self.config.optim
-        return torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        return torch.optim.AdamW(params, lr=o.lr * lr_ratio, betas=o.betas, weight_decay=o.weight_decay)
 
     def _seeded_head(self) -> distill.BottleneckDiscriminator:
         with torch.random.fork_rng(devices=[]):

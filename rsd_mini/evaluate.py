@@ -15,7 +15,14 @@ those of the PNGs that ``--save`` writes. Per image (:mod:`rsd_mini.metrics`):
 
 Every image is sampled with a generator seeded by ``seed`` (so an image's output does not
 depend on the other files in the folder) through :func:`rsd_mini.upscale.upscale`, which pads
-and tiles any size. ``seconds`` times that call alone; the first image includes warm-up.
+and tiles any size, by default with the model's own tiles (512 / 64 LR pixels for the official
+latent models, 64 / 16 for the tiny ones); the result records the tile and overlap used.
+``seconds`` times that call alone; the first image includes warm-up.
+
+Checks come before compute (issue #12): the commands probe every output path, check the device
+and decode every input image once before the model loads, so a bad path or a broken file fails
+at once, by name, and never after the work. Their failures are
+:class:`rsd_mini.errors.UserError` lines naming the argument.
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -31,12 +37,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from rsd_mini import metrics
+from rsd_mini import errors, metrics
 from rsd_mini.checkpoint import write_bytes_atomic
-from rsd_mini.data import PairedFolderSR, _image_size, load_image, save_image, scan_images
+from rsd_mini.data import PairedFolderSR, load_image, save_image, scan_images
 from rsd_mini.degradations import bicubic_upsample, quantize_8bit
-from rsd_mini.hub import SHIPPED, SRModel, load
-from rsd_mini.upscale import DEFAULT_OVERLAP, DEFAULT_TILE, tile_boxes, upscale
+from rsd_mini.errors import UserError
+from rsd_mini.hub import SHIPPED, load
+from rsd_mini.srmodel import SRModel
+from rsd_mini.upscale import AUTO, resolve_tiling, tile_boxes, upscale
 
 #: Baselines without a network, by ``--method`` name.
 METHODS = ("bicubic",)
@@ -75,17 +83,32 @@ def _pairs(lq_dir, gt_dir, scale: int, limit: int | None) -> tuple[PairedFolderS
         raise ValueError(f"limit={limit!r}: expected a positive integer or None")
     pairs = PairedFolderSR(lq_dir, gt_dir, scale=scale)  # checks names and HR = scale × LR sizes
     names = pairs.names[:limit]
-    if gt_dir is None:
-        for name in names:  # a file that is not an image fails here, named, not mid-run
-            _image_size(pairs.lq_files[name])
+    for name in names:  # a file that does not decode fails here, named, not mid-run
+        decode_check([pairs.lq_files[name], *([pairs.gt_files[name]] if gt_dir is not None else [])])
     return pairs, names
+
+
+def decode_check(paths, argument: str | None = None) -> None:
+    """Decode every image of ``paths`` once (and let it go, so memory stays flat): a file that
+    is not a readable RGB image fails now, by name, instead of mid-run. ``argument``: the
+    command-line argument to name (a :class:`rsd_mini.errors.UserError`), else a ValueError."""
+    for path in paths:
+        try:
+            load_image(path)
+        except (ValueError, OSError) as error:
+            if argument is None:
+                raise
+            raise UserError(f"argument {argument}: {error}; convert or remove the file") from error
 
 
 def _perceptual_metrics(names, has_gt: bool, device: torch.device) -> dict:
     for name in names:
         if name in metrics.PERCEPTUAL_FULL_REFERENCE and not has_gt:
             raise ValueError(f"perceptual={name!r} compares with the ground truth: give gt_dir")
-    return {name: metrics.perceptual_metric(name, device) for name in names}
+    try:
+        return {name: metrics.perceptual_metric(name, device) for name in names}
+    except RuntimeError as error:  # pyiqa missing, or its metric weights not downloadable
+        raise UserError(f"perceptual={names!r}: {error}") from error
 
 
 def _device(model: SRModel | str) -> torch.device:
@@ -95,26 +118,30 @@ def _device(model: SRModel | str) -> torch.device:
 @torch.no_grad()
 def evaluate_folder(model_or_method: SRModel | str, lq_dir: str | os.PathLike, gt_dir: str | os.PathLike | None = None,
                     steps: int | None = None, seed: int = 0, save: str | os.PathLike | None = None,
-                    limit: int | None = None, *, scale: int | None = None, tile: int | None = DEFAULT_TILE,
-                    overlap: int = DEFAULT_OVERLAP, perceptual: tuple[str, ...] = (), progress: bool = False) -> dict:
+                    limit: int | None = None, *, scale: int | None = None, tile: int | None | str = AUTO,
+                    overlap: int | str = AUTO, perceptual: tuple[str, ...] = (), progress: bool = False) -> dict:
     """Metrics of an :class:`SRModel` or a method of :data:`METHODS` on the LR images of
     ``lq_dir`` (all, or the first ``limit`` by name), against the same-named HR images of
     ``gt_dir`` if given.
 
     ``steps``: teacher calls (default all T; a student makes one). ``save``: write each output
     as ``save/NAME.png``. ``scale``: bicubic's factor (default 4; a model has its own).
-    ``tile``/``overlap``: see :func:`rsd_mini.upscale.upscale`. ``perceptual``: pyiqa metric
-    names (:data:`rsd_mini.metrics.PERCEPTUAL`).
+    ``tile``/``overlap``: see :func:`rsd_mini.upscale.upscale` (default: the model's own).
+    ``perceptual``: pyiqa metric names (:data:`rsd_mini.metrics.PERCEPTUAL`). Every image is
+    decoded once before the first is processed, so a broken file fails before any work.
 
     Returns a JSON-ready dict: ``names``, per-image lists (``psnr``, ``ssim`` with ground truth,
     ``lr_fidelity``, ``high_frequency_ratio``, perceptual ones, ``seconds``, ``tiles``) and their
     ``mean_*``; ``method``, ``nfe`` (network calls per tile), ``steps``, ``seed``,
-    ``num_images``, ``seconds_per_image``, ``scale``, ``tile``, ``overlap``, the folders and,
-    with ground truth, ``ground_truth_high_frequency_ratio``.
+    ``num_images``, ``seconds_per_image``, ``scale``, ``tile``, ``overlap`` (those used; None
+    for bicubic), the folders and, with ground truth, ``ground_truth_high_frequency_ratio``.
     """
     scale = _resolve_method(model_or_method, scale)
     check_steps(model_or_method, steps)
-    tile_boxes(1, 1, tile, overlap)  # checks tile and overlap before any work
+    if isinstance(model_or_method, str):
+        tile = overlap = None
+    else:
+        tile, overlap = resolve_tiling(model_or_method, tile, overlap)  # checked before any work
     pairs, names = _pairs(lq_dir, gt_dir, scale, limit)
     device = _device(model_or_method)
     scorers = _perceptual_metrics(perceptual, gt_dir is not None, device)
@@ -182,90 +209,82 @@ def _image_scores(output: Tensor, lq: Tensor, target: Tensor | None, scale: int,
 
 
 # --------------------------------------------------------------------- command line
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {text!r}")
-        return value
-    return parse
-
-
-def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=_int_at_least(1), metavar="N",
-                        help="teacher network calls, respaced (default: all T); a student makes 1")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed, the same for every image (default 0)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    parser.add_argument("--tile", type=_int_at_least(0), default=DEFAULT_TILE, metavar="PX",
-                        help=f"tile LR images larger than PX pixels, 0 = never (default {DEFAULT_TILE})")
-    parser.add_argument("--overlap", type=_int_at_least(0), default=DEFAULT_OVERLAP, metavar="PX",
-                        help=f"LR pixels shared by neighbouring tiles, averaged (default {DEFAULT_OVERLAP})")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``python -m rsd_mini evaluate``."""
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--checkpoint", metavar="CKPT",
-                       help=f"a shipped model ({', '.join(SHIPPED)}), an official one from the weights "
-                            "folder (rsd, resshift-v1, sinsr-v2, ...) or a checkpoint path")
-    which.add_argument("--method", choices=METHODS, help="a baseline without a network")
-    parser.add_argument("--lq", required=True, type=Path, metavar="DIR", help="folder of LR images")
-    parser.add_argument("--gt", type=Path, metavar="DIR",
-                        help="folder of HR images with the same names (optional: without it, no PSNR/SSIM)")
-    parser.add_argument("--json", required=True, type=Path, metavar="OUT", help="where the metrics go")
-    parser.add_argument("--save", type=Path, metavar="DIR", help="also write the outputs as DIR/NAME.png")
-    parser.add_argument("--limit", type=_int_at_least(1), metavar="N", help="only the first N images by name")
-    parser.add_argument("--scale", type=_int_at_least(1), metavar="S", help="bicubic's factor (default 4)")
-    parser.add_argument("--perceptual", nargs="+", default=[], choices=metrics.PERCEPTUAL, metavar="NAME",
-                        help=f"pyiqa metrics too ({', '.join(metrics.PERCEPTUAL)}); needs pip install pyiqa")
-    _sampling_arguments(parser)
-
-
-def _fail(message: str):
-    sys.exit(f"rsd_mini: error: {message}")
-
-
-def _resolve_device(device: str | None) -> str:
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        _fail(f"argument --device: {device!r} asked for, but no CUDA device is available")
-    return device
-
-
-def _load_model(checkpoint: str, device: str | None) -> SRModel:
+# The arguments are defined in rsd_mini.cli (so that argument errors need no torch); these run them.
+def _load_model(checkpoint: str, device: str) -> SRModel:
+    """``--checkpoint`` loaded, or a UserError that says what the file is and what was expected."""
     try:
-        return load(checkpoint, _resolve_device(device))
-    except (FileNotFoundError, ValueError, KeyError, NotImplementedError) as error:
-        _fail(f"argument --checkpoint: {checkpoint!r} could not be loaded: {error}")
+        return load(checkpoint, device)
+    except KeyError as error:  # a weights-only dict without rsd_mini's entries
+        raise UserError(f"argument --checkpoint: {checkpoint!r} is not an rsd_mini checkpoint (no "
+                        f"{error.args[0]!r} entry); expected a run's last.pt, a shipped name "
+                        f"({', '.join(SHIPPED)}) or an official name (rsd, resshift-v1, sinsr-v2, ...) whose "
+                        "file is in the weights folder") from error
+    except RuntimeError as error:  # torch's load_state_dict: the weights do not fit the config
+        raise UserError(f"argument --checkpoint: {checkpoint!r} could not be loaded: its weights do not fit "
+                        f"the network of its config ({errors.one_line(str(error))[:300]}); use the config "
+                        "it was trained with") from error
+    except (FileNotFoundError, ValueError, NotImplementedError) as error:
+        raise UserError(f"argument --checkpoint: {checkpoint!r} could not be loaded: {error}") from error
 
 
-def _tile(args: argparse.Namespace) -> int | None:
-    return args.tile or None
+def _tiling(args: argparse.Namespace) -> tuple[int | None | str, int | str]:
+    """``--tile`` / ``--overlap``: AUTO where not given, None for ``--tile 0``; when both are
+    given they are checked here, before the model loads."""
+    tile = AUTO if args.tile is None else (args.tile or None)
+    overlap = AUTO if args.overlap is None else args.overlap
+    if tile not in (AUTO, None) and overlap != AUTO and overlap >= tile:
+        raise UserError(f"argument --overlap: {overlap} is not smaller than --tile {tile}; expected an "
+                        f"overlap below the tile side, e.g. --overlap {tile // 4}")
+    return tile, overlap
+
+
+def _model_tiling(model: SRModel, args: argparse.Namespace) -> tuple[int | None, int]:
+    """The tiling used: the model's defaults where not given (checked)."""
+    try:
+        return resolve_tiling(model, *_tiling(args))
+    except ValueError as error:
+        raise UserError(f"arguments --tile/--overlap: {error} (the model's defaults are "
+                        f"{model.default_tile}/{model.default_overlap}); give both, the overlap below the "
+                        "tile") from error
+
+
+def _check_steps(model: SRModel | str, steps: int | None) -> None:
+    try:
+        check_steps(model, steps, name="--steps")
+    except ValueError as error:
+        raise UserError(f"argument {error}") from error
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """``python -m rsd_mini evaluate``: metrics JSON of a checkpoint or bicubic on a folder."""
+    """``python -m rsd_mini evaluate``: metrics JSON of a checkpoint or bicubic on a folder.
+    Output paths, device, folders and tiling are checked before the model loads; every image
+    is decoded before the first is processed."""
     for flag, folder in (("--lq", args.lq), ("--gt", args.gt)):
         if folder is not None and not Path(folder).is_dir():
-            _fail(f"argument {flag}: {str(folder)!r} is not a folder")
-    model = _load_model(args.checkpoint, args.device) if args.checkpoint else args.method
+            raise UserError(f"argument {flag}: {str(folder)!r} is not a folder; expected a folder of images")
+    errors.output_file(args.json, "--json")
+    if args.save is not None:
+        errors.output_folder(args.save, "--save")
+    unknown = [name for name in args.perceptual if name not in metrics.PERCEPTUAL]
+    if unknown:
+        raise UserError(f"argument --perceptual: {unknown[0]!r} is not a metric here; expected some of "
+                        f"{', '.join(metrics.PERCEPTUAL)}")
+    _tiling(args)
+    model = _load_model(args.checkpoint, errors.device(args.device)) if args.checkpoint else args.method
+    _check_steps(model, args.steps)
+    tile, overlap = (None, None) if isinstance(model, str) else _model_tiling(model, args)
     try:
-        check_steps(model, args.steps, name="--steps")
         result = evaluate_folder(model, args.lq, args.gt, args.steps, args.seed, args.save, args.limit,
-                                 scale=args.scale, tile=_tile(args), overlap=args.overlap,
+                                 scale=args.scale, tile=tile, overlap=overlap,
                                  perceptual=tuple(args.perceptual), progress=not args.no_progress)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        _fail(str(error))
+    except (FileNotFoundError, ValueError) as error:
+        raise UserError(f"argument --lq/--gt: {error}") from error
     result["checkpoint"] = args.checkpoint
     _write_json(args.json, result)
     shown = ", ".join(f"{key} {result[f'mean_{key}']:.4f}" for key in (*FULL_REFERENCE, *NO_REFERENCE, *args.perceptual)
                       if f"mean_{key}" in result)
-    print(f"{result['method']} on {result['num_images']} images (NFE {result['nfe']}, "
+    tiling = "" if isinstance(model, str) else f", tiles {result['tile']}/{result['overlap']} LR px"
+    print(f"{result['method']} on {result['num_images']} images (NFE {result['nfe']}{tiling}, "
           f"{result['seconds_per_image']:.3f} s/image): {shown}; metrics: {args.json}")
     return 0
 
@@ -274,54 +293,55 @@ def _write_json(path: Path, data: dict) -> None:
     write_bytes_atomic(path, json.dumps(data, indent=1).encode())
 
 
-def add_upscale_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``python -m rsd_mini upscale``."""
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
-                        help="image files, or folders of them (not searched recursively)")
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
-                        help=f"a shipped model ({', '.join(SHIPPED)}), an official one from the weights "
-                            "folder (rsd, resshift-v1, sinsr-v2, ...) or a checkpoint path")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="writes DIR/STEM_x4.png per input")
-    _sampling_arguments(parser)
-
-
 def _input_files(paths: list[Path]) -> list[Path]:
-    """The image files named or inside the folders named, each checked readable."""
+    """The image files named or inside the folders named, each decoded once to check it."""
     files = []
     for path in paths:
         if path.is_dir():
             found = scan_images(path, recursive=False)
             if not found:
-                _fail(f"argument IMAGE: folder {str(path)!r} holds no image files")
+                raise UserError(f"argument IMAGE: folder {str(path)!r} holds no image files; expected image "
+                                "files or folders of them")
             files += found
         elif path.is_file():
             files.append(path)
         else:
-            _fail(f"argument IMAGE: {str(path)!r} does not exist")
-    for path in files:
-        try:
-            _image_size(path)
-        except ValueError as error:
-            _fail(f"argument IMAGE: {error}")
+            raise UserError(f"argument IMAGE: {str(path)!r} does not exist; expected image files or folders")
     stems = [path.stem for path in files]
     if len(set(stems)) < len(stems):
-        _fail(f"argument IMAGE: two inputs share the name {next(s for s in stems if stems.count(s) > 1)!r}; "
-              "their outputs would overwrite each other")
+        raise UserError(f"argument IMAGE: two inputs share the name "
+                        f"{next(s for s in stems if stems.count(s) > 1)!r}; their outputs would overwrite "
+                        "each other: rename one")
+    decode_check(files, "IMAGE")
     return files
 
 
+def _output_files(files: list[Path], out: Path, scale_name: str) -> list[Path]:
+    """``out/STEM_x4.png`` per input, the folder created and probed, none of them a folder."""
+    errors.output_folder(out, "--out")
+    outputs = [out / f"{path.stem}_{scale_name}.png" for path in files]
+    for output in outputs:
+        if output.is_dir():
+            raise UserError(f"argument --out: {str(output)!r} is a folder, where an output image goes; "
+                            "choose another --out")
+    return outputs
+
+
 def run_upscale(args: argparse.Namespace) -> int:
-    """``python -m rsd_mini upscale``: ``OUT/STEM_x4.png`` for every input image."""
+    """``python -m rsd_mini upscale``: ``OUT/STEM_x4.png`` for every input image. Inputs are
+    decoded and the output folder probed before the model loads."""
     files = _input_files(args.images)
-    model = _load_model(args.checkpoint, args.device)
-    try:
-        check_steps(model, args.steps, name="--steps")
-    except ValueError as error:
-        _fail(str(error))
+    _output_files(files, args.out, "x4")
+    _tiling(args)
+    model = _load_model(args.checkpoint, errors.device(args.device))
+    _check_steps(model, args.steps)
+    tile, overlap = _model_tiling(model, args)
+    outputs = _output_files(files, args.out, f"x{model.scale}")
     device = _device(model)
-    for path in tqdm(files, desc="upscale", disable=args.no_progress or len(files) < 2):
+    for path, output in zip(tqdm(files, desc="upscale", disable=args.no_progress or len(files) < 2), outputs):
         lq = load_image(path)[None].to(device) * 2 - 1
-        sr = _super_resolve(model, lq, model.scale, args.seed, args.steps, _tile(args), args.overlap)
-        out = save_image(sr[0], args.out / f"{path.stem}_x{model.scale}.png", value_range=(-1.0, 1.0))
-        print(f"{path} ({lq.shape[-2]}x{lq.shape[-1]}) -> {out} ({sr.shape[-2]}x{sr.shape[-1]})")
+        sr = _super_resolve(model, lq, model.scale, args.seed, args.steps, tile, overlap)
+        save_image(sr[0], output, value_range=(-1.0, 1.0))
+        print(f"{path} ({lq.shape[-2]}x{lq.shape[-1]}) -> {output} ({sr.shape[-2]}x{sr.shape[-1]}; "
+              f"tiles {tile}/{overlap} LR px)")
     return 0

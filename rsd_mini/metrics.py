@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import kornia
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 # MATLAB rgb2ycbcr, Y row, for RGB in [0, 1] (BT.601, studio swing).
@@ -123,3 +124,114 @@ def perceptual_metric(name: str, device: str | torch.device = "cpu"):
     except Exception as error:  # pyiqa downloads weights on first use
         raise RuntimeError(f"pyiqa could not load the {name} weights ({error}); run once with "
                            "network access to cache them") from error
+
+
+# --------------------------------------------------------------------- distance to the teacher
+# RSD's claim (Prop. 3.1) is about distributions: for a fixed LR input y, the student's samples
+# G(y, ε) should follow the teacher's conditional p*(x₀ | y). These functions compare two sets of
+# S seeds drawn for the same B inputs, (S, B, 3, H, W), and report each distance beside its floor:
+# the same distance between two independent seed sets of the reference (teacher) itself, which is
+# what a perfect student would score with the same finite S.
+def _check_seed_sets(**sets: Tensor) -> None:
+    shapes = {tuple(s.shape) for s in sets.values()}
+    for name, samples in sets.items():
+        if samples.ndim != 5 or samples.shape[0] < 2 or samples.shape[2] != 3:
+            raise ValueError(f"{name} has shape {tuple(samples.shape)}: expected (S ≥ 2, B, 3, H, W)")
+    if len(shapes) != 1:
+        raise ValueError(f"seed sets have shapes {sorted(shapes)}: expected one shape (S, B, 3, H, W)")
+
+
+def patch_directions(patch: int, projections: int, generator: torch.Generator) -> Tensor:
+    """``projections`` random unit directions in the space of RGB ``patch``×``patch`` patches,
+    (3·patch², projections), drawn from ``generator`` (the slices of the sliced distance)."""
+    if patch < 1 or projections < 1:
+        raise ValueError(f"patch={patch}, projections={projections}: expected both >= 1")
+    directions = torch.randn(3 * patch * patch, projections, generator=generator, dtype=torch.float64)
+    return directions / directions.norm(dim=0, keepdim=True)
+
+
+def _located_patches(samples: Tensor, patch: int) -> Tensor:
+    """(S, B, 3, H, W) → (B, L, S, 3·patch²): the non-overlapping patches at each of the L
+    locations, the S seeds of one input and one location side by side."""
+    s, b, c, h, w = samples.shape
+    if h % patch or w % patch:
+        raise ValueError(f"patch={patch}: expected a divisor of the image size {h}×{w}")
+    pieces = F.unfold(samples.reshape(s * b, c, h, w).double(), patch, stride=patch)  # (S·B, D, L)
+    return pieces.reshape(s, b, c * patch * patch, -1).permute(1, 3, 0, 2)
+
+
+def patch_sliced_wasserstein(samples: Tensor, reference: Tensor, directions: Tensor) -> Tensor:
+    """Per-input sliced Wasserstein-2 distance between the conditional distributions of RGB patches.
+
+    For input b, the patch at location ℓ has a conditional distribution p_ℓ = x₀[ℓ] | y_b, seen
+    through S seeds. W₂ splits exactly into the distance of the means and W₂ of the centred
+    distributions, W₂²(p, q) = ‖m_p − m_q‖² + W₂²(p − m_p, q − m_q), and the sliced distance
+    (SW₂², Bonneel et al. 2015: the mean over unit directions u of the 1-D W₂² of ⟨u, ·⟩, the
+    mean squared difference of sorted projections) inherits it. So per input
+
+        SW₂² = mean_ℓ,u ⟨u, m_ℓ − m*_ℓ⟩²  +  mean_u W₂²(⟨u, x − m⟩, ⟨u, x* − m*⟩)
+
+    where the second, the spread of the seeds around their own per-location mean, pools the
+    centred patches of all L locations (L·S points instead of S: a stable estimate of its shape).
+    A shifted image moves the means; a blurred or over-sharpened one changes the spread; a set
+    collapsed onto one draw (or onto the mean) has none. (S, B, 3, H, W) twice → (B,); the
+    patch size is √(``directions.shape[0]`` / 3).
+    """
+    means, spreads = _patch_terms(samples, reference, directions)
+    return (means + spreads).sqrt()
+
+
+def _patch_terms(samples: Tensor, reference: Tensor, directions: Tensor) -> tuple[Tensor, Tensor]:
+    """The two terms of :func:`patch_sliced_wasserstein`'s SW₂² per input: means, spreads (B,)."""
+    _check_seed_sets(samples=samples, reference=reference)
+    patch = round((directions.shape[0] / 3) ** 0.5)
+    directions = directions.to(samples.device)
+    a, b = _located_patches(samples, patch), _located_patches(reference, patch)  # (B, L, S, D)
+    mean_a, mean_b = a.mean(2, keepdim=True), b.mean(2, keepdim=True)
+    means = ((mean_a - mean_b) @ directions).pow(2).mean(dim=(1, 2, 3))
+    spread_a = ((a - mean_a) @ directions).flatten(1, 2).sort(dim=1).values  # (B, L·S, P)
+    spread_b = ((b - mean_b) @ directions).flatten(1, 2).sort(dim=1).values
+    return means, (spread_a - spread_b).pow(2).mean(dim=(1, 2))
+
+
+def mean_image_distance(samples: Tensor, reference: Tensor) -> Tensor:
+    """First moment per pixel: the RMS over pixels of E_ε[x̂₀] − E_ε[x₀*], the mean over seeds
+    of each set, per input (B,). A regression model sits here on target; it fails the second
+    moment (:func:`diversity`)."""
+    _check_seed_sets(samples=samples, reference=reference)
+    return (samples.double().mean(0) - reference.double().mean(0)).pow(2).flatten(1).mean(1).sqrt()
+
+
+def conditional_distance(samples: Tensor, reference: Tensor, floor_reference: Tensor,
+                         generator: torch.Generator, patch: int = 4, projections: int = 64) -> dict[str, float]:
+    """How far a model's conditional distribution is from the teacher's, beside the floor.
+
+    ``samples``: S seeds of the model for B fixed inputs; ``reference`` and ``floor_reference``:
+    two independent S-seed sets of the teacher for the same inputs, all (S, B, 3, H, W) in one
+    range (the network's [−1, 1]). Returns the means over inputs of
+
+    * ``patch_distance`` (:func:`patch_sliced_wasserstein`, ``patch``², ``projections`` directions
+      from ``generator``) and ``patch_floor``, the same between the two teacher sets, and their
+      ratio ``patch_ratio`` (1 = as close as the teacher is to itself);
+    * its spread term alone, ``spread_distance`` / ``spread_floor`` (the seeds' variation around
+      their own mean: blur, over-sharpening and collapse show here; its floor is small because it
+      pools all locations);
+    * ``mean_distance`` / ``mean_floor`` (:func:`mean_image_distance`; the patch distance's
+      other term is its square on average over directions);
+    * ``diversity`` and ``reference_diversity`` (:func:`diversity`), ``diversity_ratio`` and the
+      teacher's own ``floor_diversity_ratio`` (≈ 1).
+    """
+    _check_seed_sets(samples=samples, reference=reference, floor_reference=floor_reference)
+    directions = patch_directions(patch, projections, generator)
+    result = {}
+    for suffix, candidate in (("distance", samples), ("floor", floor_reference)):
+        means, spreads = _patch_terms(candidate, reference, directions)
+        result[f"patch_{suffix}"] = float((means + spreads).sqrt().mean())
+        result[f"spread_{suffix}"] = float(spreads.sqrt().mean())
+        result[f"mean_{suffix}"] = float(mean_image_distance(candidate, reference).mean())
+    result["diversity"] = float(diversity(samples).mean())
+    result["reference_diversity"] = float(diversity(reference).mean())
+    result["patch_ratio"] = result["patch_distance"] / max(result["patch_floor"], 1e-12)
+    result["diversity_ratio"] = result["diversity"] / max(result["reference_diversity"], 1e-12)
+    result["floor_diversity_ratio"] = float(diversity(floor_reference).mean()) / max(result["reference_diversity"], 1e-12)
+    return result

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -31,10 +32,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from rsd_mini.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from rsd_mini.checkpoint import (load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint,
+                                 set_rng_state)
 from rsd_mini.config import DataConfig, OptimConfig, TeacherConfig, from_dict, save_config, to_dict
 from rsd_mini.diffusion import ResShift
-from rsd_mini.distributed import World, default_device
+from rsd_mini.fullscale import official, weights
+from rsd_mini.fullscale.distributed import World, default_device
+from rsd_mini.fullscale.latent import encode_latents
 from rsd_mini.unet import SwinUNet
 
 
@@ -129,9 +133,7 @@ def build_dataset(data: DataConfig, seed: int, split: str = "train") -> Dataset 
 
 def load_run_autoencoder(source: str | None, device: torch.device):
     """The frozen VQ-f4 of a latent run: ``diffusion.autoencoder`` is a file or a name of
-    :data:`rsd_mini.weights.REGISTRY` found in the weights folder (RSD_SPEC §1)."""
-    from rsd_mini import official, weights
-
+    :data:`rsd_mini.fullscale.weights.REGISTRY` found in the weights folder (RSD_SPEC §1)."""
     if source is None:
         raise ValueError("diffusion.autoencoder=None: diffusion.latent=True needs the VQ-f4 checkpoint "
                          "(a file, or 'vq-f4' from the weights folder)")
@@ -180,7 +182,7 @@ class TrainingRun:
     be resumed) and implement :meth:`update` (one optimisation step returning the numbers to log,
     ``loss`` among them), :meth:`sample`, :meth:`state_dict` and :meth:`load_state_dict`.
 
-    Under ``torchrun`` the run is data-parallel (:mod:`rsd_mini.distributed`): ``world`` is this
+    Under ``torchrun`` the run is data-parallel (:mod:`rsd_mini.fullscale.distributed`): ``world`` is this
     process's rank, :meth:`microbatches` its shard of each global batch, and only rank 0 writes.
     """
 
@@ -273,8 +275,6 @@ class TrainingRun:
         if self.autoencoder is None:
             x0, y = pixel_space_pair(piece, self.config.data.scale)
             return x0, y, y
-        from rsd_mini.latent import encode_latents
-
         z0, z_y = encode_latents(self.autoencoder, piece["hr"], piece["lq"], self.config.data.scale)
         return z0, z_y, piece["lq"]
 
@@ -301,14 +301,19 @@ class TrainingRun:
     def fit(self, progress: bool = True, resume: bool = True, max_steps: int | None = None) -> dict:
         """Train to ``train.iterations`` (or ``max_steps`` more updates, to split a run).
 
-        Resumes from ``out_dir/last.pt`` when it exists and ``resume``. Writes
+        Resumes from ``out_dir/last.pt`` when it exists and ``resume`` (after deleting the
+        temporary files a kill mid-write left; a corrupt ``last.pt`` is a ValueError that names
+        ``--no-resume``). Warns when the warm-up is longer than the run. Writes
         ``out_dir/config.yaml``, appends JSON lines to ``out_dir/log.jsonl`` (means over each
         logging window) and saves ``last.pt`` every ``checkpoint_every`` updates and at the end.
         Returns the final step and the mean loss of the last logging window.
         """
         train = self.config.train
+        if self.world.is_main:
+            self._warn_long_warmup()
+            remove_stale_temporaries(self.checkpoint_path)
         if resume and self.checkpoint_path.is_file():
-            self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
+            self.load_state_dict(self._resume_state())
             if self.world.is_main:
                 self._trim_log()
         elif self.step == 0 and self.world.is_main:
@@ -333,6 +338,19 @@ class TrainingRun:
                 if self.step % train.checkpoint_every == 0 or self.step == end:
                     self.save()
         return dict(step=self.step, loss=last.get("loss"), out_dir=str(self.out_dir))
+
+    def _resume_state(self) -> dict:
+        try:
+            return load_checkpoint(self.checkpoint_path, map_location=self.device)
+        except ValueError as error:
+            raise ValueError(f"{error}; cannot resume from it: start afresh with --no-resume (resume=False), "
+                             "or use another --out") from error
+
+    def _warn_long_warmup(self) -> None:
+        warmup, iterations = self.config.optim.warmup_steps, self.config.train.iterations
+        if warmup >= iterations > 0:
+            warnings.warn(f"optim.warmup_steps={warmup} is not shorter than train.iterations={iterations}: the "
+                          "learning rate never reaches optim.lr; lower optim.warmup_steps", stacklevel=3)
 
     def _timed_update(self) -> dict[str, float]:
         start = time.perf_counter()
@@ -373,7 +391,7 @@ class TrainingRun:
             if getattr(saved, section) != getattr(self.config, section):
                 raise ValueError(f"{self.checkpoint_path}: trained with {section}={to_dict(getattr(saved, section))}, "
                                  f"but the config has {section}={to_dict(getattr(self.config, section))}; use "
-                                 "another train.out_dir or pass resume=False")
+                                 "another --out (train.out_dir), or start afresh with --no-resume (resume=False)")
 
     def save(self) -> Path:
         """Atomically write ``out_dir/last.pt`` (rank 0; the others wait for it)."""

@@ -1,8 +1,13 @@
 """The ResShift teacher network: a UNet with Swin-transformer layers (RSD_SPEC §2).
 
 Same structure, parameter names and function as the official ``UNetModelSwin`` of ResShift /
-SinSR, so official checkpoints load strictly (see :mod:`rsd_mini.official`), built from timm's
-window attention (run through torch's fused ``scaled_dot_product_attention``) and timm's MLP.
+SinSR, so official checkpoints load strictly (see :mod:`rsd_mini.fullscale.official`), built from timm's
+window-attention parameters and MLP.
+
+Faster than the official code at the same function (issue #13, ``benchmarks/unet_vs_official.py``):
+the ×2 upsampling convolution runs at the low resolution (:class:`Upsample`), and each Swin block
+adds its relative-position bias and shifted-window mask once per call and computes attention
+in one ``baddbmm`` while training on the CPU, SDPA otherwise (:func:`window_softmax_attention`).
 
 Layout (v1: 118,593,583 parameters): a 3×3 input conv on [scaled x_t, LR image]; per level
 ResBlock(+Swin) ×n then a strided-conv Downsample; middle ResBlock–Swin–ResBlock; mirrored output
@@ -29,7 +34,7 @@ class UNetConfig:
 
     ``in_channels`` counts every input channel of the first conv: 3 for x_t plus 3 for the LR
     image (SinSR's convention; ResShift's YAML writes 3 and adds the LR channels internally,
-    see :func:`rsd_mini.official.unet_config_from_official`).
+    see :func:`rsd_mini.fullscale.official.unet_config_from_official`).
     """
 
     image_size: int = 64
@@ -172,15 +177,45 @@ class Downsample(nn.Module):
         return self.op(x)
 
 
+#: ``_PHASE_TAPS[p, a, k]``: along one axis, nearest ×2 followed by a 3-tap kernel reads, for an
+#: output of parity p, only two input neighbours a ∈ {0, 1} (rows i−1+p and i+p for output row
+#: 2i+p); tap k of the 3×3 kernel lands on neighbour a where the entry is 1.
+_PHASE_TAPS = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]],
+                            [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+
+
 class Upsample(nn.Module):
-    """Nearest-neighbour ×2 followed by a 3×3 convolution."""
+    """Nearest-neighbour ×2 followed by a 3×3 convolution (the official ``Upsample``), computed
+    at the low resolution.
+
+    Output pixel (2i+p, 2j+q) of upsample-then-conv sees only the 2×2 input pixels of rows
+    i−1+p, i+p and columns j−1+q, j+q, with some 3×3 taps summed (``_PHASE_TAPS``). So one 2×2
+    convolution with 4·C outputs (one block of C per phase (p, q)) over the input padded by one
+    computes all four phases: 16 instead of 36 multiply-adds per input pixel and channel pair,
+    and no upsampled copy of the input. Same parameter ``conv`` and same function (up to float
+    rounding, ~10⁻⁶ relative) as upsample-then-conv; its backward is the exact adjoint.
+    """
 
     def __init__(self, channels: int):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
+    def phase_kernel(self) -> Tensor:
+        """The 2×2 kernel of the four phases, (4·C_out, C_in, 2, 2), ordered (p, q, c_out)."""
+        taps = _PHASE_TAPS.to(self.conv.weight)
+        kernel = torch.einsum("pay,qbx,oiyx->pqoiab", taps, taps, self.conv.weight)
+        return kernel.reshape(4 * self.conv.out_channels, self.conv.in_channels, 2, 2)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        c = self.conv.out_channels
+        phases = F.conv2d(F.pad(x, (1, 1, 1, 1)), self.phase_kernel(), self.conv.bias.repeat(4))
+        b, _, h, w = phases.shape  # (B, 4C, H+1, W+1); phase (p, q) starts at row p, column q
+        s_b, s_c, s_h, s_w = phases.stride()
+        # out[b, c, i, p, j, q] = phases[b, (2p + q)·C + c, i + p, j + q], a plain strided view
+        out = phases.as_strided((b, c, h - 1, 2, w - 1, 2),
+                                (s_b, s_c, s_h, 2 * c * s_c + s_h, s_w, c * s_c + s_w),
+                                phases.storage_offset())
+        return out.reshape(b, c, 2 * (h - 1), 2 * (w - 1))
 
 
 @lru_cache(maxsize=32)
@@ -211,7 +246,6 @@ class SwinBlock(nn.Module):
         self.norm1 = group_norm(dim)
         self.attn = WindowAttention(dim, num_heads, window_size=window_size, qkv_bias=True,
                                     proj_drop=dropout)
-        self.attn.fused_attn = True  # torch SDPA; timm marks it experimental for windows
         self.norm2 = group_norm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=dropout, use_conv=True)
         if self.shift_size:
@@ -231,13 +265,46 @@ class SwinBlock(nn.Module):
             x = torch.roll(x, shifts=(-shift, -shift), dims=(2, 3))
         windows = (x.view(b, c, h // ws, ws, w // ws, ws).permute(0, 2, 4, 3, 5, 1)
                    .reshape(-1, ws * ws, c))
-        mask = None
-        if shift:
-            same_size = h == w == self.resolution
-            mask = (self.attn_mask if same_size else self._mask(h, w).to(x.device)).to(x.dtype)
-        out = self.attn(windows, mask=mask)
+        out = self._window_attention(windows, self._bias(h, w).to(x.dtype))
         out = out.view(b, h // ws, w // ws, ws, ws, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, h, w)
         return torch.roll(out, shifts=(shift, shift), dims=(2, 3)) if shift else out
+
+    def _bias(self, height: int, width: int) -> Tensor:
+        """Relative-position bias plus, for shifted windows, the window mask, added once per
+        call for all windows: (windows of one image or 1, heads, N, N)."""
+        n = self.window_size ** 2
+        table, index = self.attn.relative_position_bias_table, self.attn.relative_position_index
+        bias = table[index.view(-1)].view(n, n, -1).permute(2, 0, 1)  # (heads, N, N)
+        if not self.shift_size:
+            return bias[None]
+        same_size = height == width == self.resolution
+        mask = self.attn_mask if same_size else self._mask(height, width).to(bias.device)
+        return bias + mask[:, None]
+
+    def _window_attention(self, windows: Tensor, bias: Tensor) -> Tensor:
+        """W-MSA: proj(softmax(q kᵀ/√d + bias) v) per window and head, windows (B·nW, N, C)."""
+        bw, n, c = windows.shape
+        heads = self.attn.num_heads
+        qkv = self.attn.qkv(windows).view(bw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        bias = bias.expand(bw // len(bias), *bias.shape).reshape(bw, heads, n, n)
+        out = window_softmax_attention(*qkv.unbind(0), bias, self.attn.scale)
+        out = out.transpose(1, 2).reshape(bw, n, c)
+        return self.attn.proj_drop(self.attn.proj(out))
+
+
+def window_softmax_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float) -> Tensor:
+    """softmax(q kᵀ·scale + bias) v for (windows, heads, N, d) inputs.
+
+    Torch's fused CPU kernel (SDPA) has no gradient for an additive bias, so when the learned
+    relative-position bias needs one SDPA falls back to its unfused path, which checks every row
+    for −∞; there, one ``baddbmm`` (scores and bias in one pass) and one ``bmm`` are faster. In
+    inference, and on GPUs (whose SDPA kernels give the bias its gradient), SDPA is used."""
+    if not (bias.requires_grad and q.device.type == "cpu"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+    bw, heads, n, d = q.shape
+    scores = torch.baddbmm(bias.reshape(-1, n, n), q.reshape(-1, n, d),
+                           k.reshape(-1, n, d).transpose(1, 2), alpha=scale)
+    return torch.bmm(scores.softmax(-1), v.reshape(-1, n, d)).view(bw, heads, n, d)
 
 
 class PatchConv(nn.Module):

@@ -9,12 +9,13 @@ The official sampler ([RS]/[RSD] ``sampler.py`` with ``util_image.ImageSpliterTh
 2. each tile (or the whole image) is reflect-padded at the bottom and right to a multiple of 64
    (window 8 × 2³ of the latent UNet), run, and cropped back to ``h·scale × w·scale``.
 
-Here the same, with sizes for the pixel-space tiny models: the network sees the bicubic
-upsample of the LR image, so ``h·scale`` and ``w·scale`` must be multiples of
-``model.size_multiple`` (the LR padding is to ``size_multiple / gcd(size_multiple, scale)``).
-Tiles default to :data:`DEFAULT_TILE` = 64 LR pixels (256² network inputs, four times the
-side of the 64² training crops, so memory stays small on a CPU) with :data:`DEFAULT_OVERLAP` =
-16 (stride 48; the official overlap is 64 of 512, a smaller share, but its tiles are larger).
+Here the same: ``h·scale`` and ``w·scale`` must be multiples of ``model.size_multiple`` (the
+LR padding is to ``size_multiple / gcd(size_multiple, scale)``). Tile side and overlap default to
+the model's own (``model.default_tile``, ``model.default_overlap``; :mod:`rsd_mini.srmodel`):
+the official 512 / 64 for the latent models (VQ-f4), and :data:`DEFAULT_TILE` = 64 LR pixels
+with :data:`DEFAULT_OVERLAP` = 16 for the pixel-space tiny models (256² network inputs, four
+times the side of the 64² training crops, so memory stays small on a CPU; stride 48, a larger
+share than the official 64 of 512, as the tiles are smaller).
 Where an image side is too short to reflect the padding (reflection needs pad < side), it is
 replicated instead of failing.
 
@@ -36,19 +37,27 @@ from torch import Tensor
 
 from rsd_mini.data import item_generator
 
-#: Tile side and overlap in LR pixels for :func:`upscale` (official: 512 and 64, for
-#: latent-space models at 64² training latents; see the module docstring).
+#: Tile side and overlap in LR pixels of the pixel-space tiny models, and of any model without
+#: ``default_tile`` / ``default_overlap`` (official latent models: 512 and 64; module docstring).
 DEFAULT_TILE = 64
 DEFAULT_OVERLAP = 16
+#: The value of ``tile`` / ``overlap`` that means "the model's default".
+AUTO = "auto"
 
 
 class Upscaler(Protocol):
-    """What :func:`upscale` needs of a model: :class:`rsd_mini.hub.SRModel` has it."""
+    """What :func:`upscale` needs of a model: :class:`rsd_mini.srmodel.SRModel` has it."""
 
     scale: int
 
     @property
     def size_multiple(self) -> int: ...
+
+    @property
+    def default_tile(self) -> int: ...
+
+    @property
+    def default_overlap(self) -> int: ...
 
     def sr(self, lq: Tensor, generator: torch.Generator | None = None, calls: int | None = None) -> Tensor: ...
 
@@ -89,6 +98,18 @@ def tile_boxes(height: int, width: int, tile: int | None = DEFAULT_TILE,
             for top in tile_starts(height, tile, overlap) for left in tile_starts(width, tile, overlap)]
 
 
+def resolve_tiling(model: Upscaler, tile: int | None | str = AUTO, overlap: int | str = AUTO) -> tuple[int | None, int]:
+    """(tile, overlap) with :data:`AUTO` replaced by the model's defaults (``default_tile``,
+    ``default_overlap``; :data:`DEFAULT_TILE`, :data:`DEFAULT_OVERLAP` for a model without
+    them), checked."""
+    if tile == AUTO:
+        tile = getattr(model, "default_tile", DEFAULT_TILE)
+    if overlap == AUTO:
+        overlap = getattr(model, "default_overlap", DEFAULT_OVERLAP)
+    _check_tiling(tile, overlap)
+    return tile, overlap
+
+
 def _check_tiling(tile: int | None, overlap: int) -> None:
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
         raise ValueError(f"tile={tile!r}: expected a positive number of LR pixels or None (no tiling)")
@@ -104,15 +125,18 @@ def _padded_sr(model: Upscaler, lq: Tensor, generator: torch.Generator | None, c
 
 @torch.no_grad()
 def upscale(model: Upscaler, lq: Tensor, generator: torch.Generator | None = None, calls: int | None = None,
-            tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> Tensor:
+            tile: int | None | str = AUTO, overlap: int | str = AUTO) -> Tensor:
     """Super-resolve LR images (B, 3, h, w) in [−1, 1] of any size → (B, 3, h·scale, w·scale).
 
     ``calls``: teacher steps (default all T; a student makes one). ``tile``: LR side above which
     the image is tiled (None: never) with ``overlap`` LR pixels between neighbours, outputs
-    averaged uniformly (RSD_SPEC §4c step 2). See the module docstring for padding and noise.
+    averaged uniformly (RSD_SPEC §4c step 2); :data:`AUTO` (default): the model's own
+    (:func:`resolve_tiling`; 512 / 64 for the official latent models as their sampler, 64 / 16
+    for the tiny pixel ones). See the module docstring for padding and noise.
     """
     if not isinstance(lq, Tensor) or lq.ndim != 4 or lq.shape[1] != 3:
         raise ValueError(f"lq has shape {tuple(getattr(lq, 'shape', ()))}: expected (B, 3, h, w)")
+    tile, overlap = resolve_tiling(model, tile, overlap)
     boxes = tile_boxes(lq.shape[-2], lq.shape[-1], tile, overlap)
     if len(boxes) == 1:
         return _padded_sr(model, lq, generator, calls)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -216,17 +217,36 @@ def kernel_grid(kernels: Sequence[Tensor], titles: Sequence[str] | None = None, 
     return fig
 
 
-def bar_chart(values: dict[str, float], ylabel: str, ax=None, fmt: str = "{:.2f}") -> Figure:
-    """One labelled bar per entry of ``values`` (e.g. PSNR per method), each annotated."""
+def bar_chart(values: dict[str, float], ylabel: str, ax=None, fmt: str = "{:.2f}", zero: bool = True,
+              reference: tuple[str, float] | None = None, title: str | None = None) -> Figure:
+    """One labelled bar per entry of ``values`` (e.g. PSNR per method), each annotated.
+
+    ``zero=False`` starts the axis just below the smallest value instead of at 0, so that
+    differences of a fraction of a dB between 25-dB bars stay visible (the axis then says where it
+    starts). ``reference``: a (label, value) drawn as a dashed horizontal line (e.g. the ground
+    truth's detail). Long names are wrapped onto several lines so neighbouring labels never overlap.
+    """
     if not values:
         raise ValueError("values: expected a non-empty dict of name -> number")
     if ax is None:
-        fig = Figure(figsize=(0.7 * len(values) + 2.5, 3.2), layout="constrained")
+        fig = Figure(figsize=(min(11.0, 1.1 * len(values) + 1.8), 3.4), layout="constrained")
         ax = fig.subplots()
     numbers = [float(v) for v in values.values()]
-    bars = ax.bar(list(values), numbers, color=[f"C{i}" for i in range(len(values))])
+    names = [textwrap.fill(str(name), 12) for name in values]
+    bars = ax.bar(names, numbers, color=[f"C{i}" for i in range(len(values))])
     ax.bar_label(bars, labels=[fmt.format(v) for v in numbers], fontsize=8)
+    if reference is not None:
+        ax.axhline(float(reference[1]), color="k", linestyle="--", linewidth=1, label=reference[0])
+        ax.legend(fontsize=8, loc="lower right")
+    if not zero:
+        shown = numbers + ([float(reference[1])] if reference is not None else [])
+        low, high = min(shown), max(shown)
+        margin = 0.15 * (high - low) or 0.5
+        ax.set_ylim(low - 2 * margin, high + margin)
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, axis="y")
     return ax.figure
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from rsd_mini import autoencoder as vq
-from rsd_mini.autoencoder import AttnBlock, Downsample, Upsample, VQAutoencoder, VQConfig
-from rsd_mini.official import CheckpointMismatchError, load_autoencoder
+from rsd_mini.fullscale import autoencoder as vq
+from rsd_mini.fullscale.autoencoder import AttnBlock, Downsample, Upsample, VQAutoencoder, VQConfig
+from rsd_mini.fullscale.official import CheckpointMismatchError, load_autoencoder
 
 LAYOUT = json.loads((Path(__file__).resolve().parents[1] / "data" / "reference"
                      / "vq_f4_layout.json").read_text())

@@ -5,7 +5,8 @@ import pickle
 import pytest
 import torch
 
-from rsd_mini.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from rsd_mini.checkpoint import (load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint,
+                                 set_rng_state)
 
 
 def _state(value: float) -> dict:
@@ -52,7 +53,7 @@ def test_corrupt_file_names_the_path(tmp_path, content):
 def test_arbitrary_objects_are_refused(tmp_path):
     path = tmp_path / "pickled.pt"
     torch.save({"callback": pickle.Pickler}, path)  # would run/import code under weights_only=False
-    with pytest.raises(ValueError, match="weights-only"):
+    with pytest.raises(ValueError, match="never runs pickled code"):
         load_checkpoint(path)
     torch.save([torch.zeros(1)], path)
     with pytest.raises(ValueError, match="holds a list: expected a dict"):
@@ -69,3 +70,15 @@ def test_rng_state_round_trip(tmp_path):
     expected = torch.rand(3)
     set_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"])
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path):
+    path = save_checkpoint(tmp_path / "last.pt", _state(1.0))
+    stale = [tmp_path / ".last.pt.0123abcd.tmp", tmp_path / ".last.pt.ffff.tmp"]
+    for tmp in stale:
+        tmp.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".other.pt.0123.tmp"  # another file's temporary is not ours to remove
+    other.write_bytes(b"x")
+    assert remove_stale_temporaries(path) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.0123.tmp", "last.pt"]
+    assert remove_stale_temporaries(tmp_path / "absent" / "last.pt") == []

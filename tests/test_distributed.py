@@ -1,4 +1,4 @@
-"""Data-parallel training (rsd_mini.distributed): torchrun with 2 gloo processes on the CPU must
+"""Data-parallel training (rsd_mini.fullscale.distributed): torchrun with 2 gloo processes on the CPU must
 give the weights of one process on the same global batch."""
 
 import os
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rsd_mini.checkpoint import load_checkpoint
-from rsd_mini.distributed import World
+from rsd_mini.fullscale.distributed import World
 
 SMALL = ["data.crop_size=32", "unet.image_size=32", "unet.channel_mult=[1,2]",
          "unet.num_res_blocks=[1,1]", "unet.attention_resolutions=[8]", "train.batch_size=4",

@@ -1,6 +1,5 @@
 """The evaluate / upscale commands: metrics of a folder, any image size, clear errors."""
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -14,8 +13,10 @@ from rsd_mini import hub, metrics
 from rsd_mini.config import apply_overrides, load_config
 from rsd_mini.data import load_image
 from rsd_mini.degradations import bicubic_downsample, bicubic_upsample, quantize_8bit
-from rsd_mini.evaluate import (add_evaluate_arguments, add_upscale_arguments, check_steps, evaluate_folder,
-                               run_evaluate, run_upscale)
+from rsd_mini.errors import UserError
+from rsd_mini import cli
+from rsd_mini.cli import build_parser
+from rsd_mini.evaluate import METHODS, check_steps, evaluate_folder, run_evaluate, run_upscale
 from rsd_mini.train import TeacherTrainer
 
 SMALL = ["data.crop_size=32", "unet.image_size=32", "unet.channel_mult=[1,2]", "unet.num_res_blocks=[1,1]",
@@ -47,16 +48,16 @@ def folders(tmp_path):
     return tmp_path / "lq", tmp_path / "hr"
 
 
+def _parse(command, argv):
+    return build_parser([command]).parse_args([command, *map(str, argv), "--no-progress"])
+
+
 def _evaluate(*argv):
-    parser = argparse.ArgumentParser()
-    add_evaluate_arguments(parser)
-    return run_evaluate(parser.parse_args([*map(str, argv), "--no-progress"]))
+    return run_evaluate(_parse("evaluate", argv))
 
 
 def _upscale(*argv):
-    parser = argparse.ArgumentParser()
-    add_upscale_arguments(parser)
-    return run_upscale(parser.parse_args([*map(str, argv), "--no-progress"]))
+    return run_upscale(_parse("upscale", argv))
 
 
 def test_bicubic_metrics_are_those_of_the_saved_pngs(folders, tmp_path):
@@ -86,6 +87,7 @@ def test_cli_writes_the_json(folders, tmp_path, capsys):
             "mean_high_frequency_ratio", "nfe", "seconds_per_image", "num_images", "method", "checkpoint",
             "steps", "seed"} <= saved.keys()
     assert saved["method"] == "bicubic" and saved["checkpoint"] is None and saved["num_images"] == 2
+    assert saved["tile"] is None and saved["overlap"] is None  # bicubic does not tile
     assert "bicubic on 2 images" in capsys.readouterr().out
 
 
@@ -96,9 +98,22 @@ def test_a_teacher_checkpoint_tiles_any_size_deterministically(folders, teacher_
     saved = json.loads((tmp_path / "t.json").read_text())
     assert saved["method"] == "teacher" and saved["nfe"] == 2 and saved["steps"] == 2
     assert saved["checkpoint"] == str(teacher_checkpoint) and saved["tiles"] == [9, 6]  # 16² and 20×12 LR
+    assert (saved["tile"], saved["overlap"]) == (8, 2)
     assert Image.open(tmp_path / "sr" / "b.png").size == (48, 80)
     again = evaluate_folder(hub.load(teacher_checkpoint), lq_dir, hr_dir, steps=2, tile=8, overlap=2)
     assert again["psnr"] == saved["psnr"]
+
+
+def test_the_json_records_the_model_default_tiling(folders, teacher_checkpoint, tmp_path):
+    lq_dir, _ = folders
+    _evaluate("--checkpoint", teacher_checkpoint, "--lq", lq_dir, "--steps", 1, "--json", tmp_path / "t.json")
+    saved = json.loads((tmp_path / "t.json").read_text())
+    assert (saved["tile"], saved["overlap"]) == (64, 16) and saved["tiles"] == [1, 1]  # a pixel model: 64 / 16
+    _evaluate("--checkpoint", teacher_checkpoint, "--lq", lq_dir, "--steps", 1, "--tile", 32, "--json", tmp_path / "u.json")
+    saved = json.loads((tmp_path / "u.json").read_text())
+    assert (saved["tile"], saved["overlap"]) == (32, 16)  # the model's overlap with the user's tile
+    with pytest.raises(UserError, match=r"arguments --tile/--overlap: overlap=16: .*tile=12.*defaults are 64/16"):
+        _evaluate("--checkpoint", teacher_checkpoint, "--lq", lq_dir, "--tile", 12, "--json", tmp_path / "v.json")
 
 
 def test_steps_must_suit_the_model(teacher_checkpoint):
@@ -121,6 +136,7 @@ def test_steps_must_suit_the_model(teacher_checkpoint):
     ("bicubic-steps", "--steps=3: bicubic makes no network calls"),
     ("fr-metric-without-gt", "perceptual='lpips' compares with the ground truth"),
     ("pyiqa-missing", "pip install pyiqa"),
+    ("unknown-metric", "argument --perceptual: 'psnrx' is not a metric here; expected some of lpips"),
 ])
 def test_errors_name_the_argument_and_value(folders, tmp_path, monkeypatch, case, message):
     lq_dir, hr_dir = folders
@@ -145,12 +161,14 @@ def test_errors_name_the_argument_and_value(folders, tmp_path, monkeypatch, case
         extra = ["--perceptual", "musiq"]
     elif case == "fr-metric-without-gt":
         extra = ["--perceptual", "lpips"]
+    elif case == "unknown-metric":
+        extra = ["--perceptual", "psnrx"]
     args = [*which, "--lq", lq_arg, "--json", tmp_path / "x.json", *extra]
     if case not in ("not-image-lr-only", "fr-metric-without-gt"):
         args += ["--gt", gt_arg]
-    with pytest.raises(SystemExit) as failure:
+    with pytest.raises(UserError) as failure:
         _evaluate(*args)
-    assert message.format(tmp=tmp_path) in str(failure.value.code)
+    assert message.format(tmp=tmp_path) in str(failure.value)
     assert not (tmp_path / "x.json").exists()
 
 
@@ -183,6 +201,13 @@ def test_upscale_command_writes_stem_x4_for_files_and_folders(folders, teacher_c
     for inputs, message in (([tmp_path / "none.png"], "none.png' does not exist"),
                             ([tmp_path / "other"], "notes.png: not a readable image file"),
                             ([lq_dir, lq_dir / "a.png"], "two inputs share the name 'a'")):
-        with pytest.raises(SystemExit) as failure:
+        with pytest.raises(UserError) as failure:
             _upscale(*inputs, "--checkpoint", teacher_checkpoint, "--out", tmp_path / "up")
-        assert message in str(failure.value.code)
+        assert message in str(failure.value)
+
+
+def test_the_command_line_names_agree_with_their_sources():
+    """cli.py lists the shipped models present and the methods without importing torch; they
+    are hub's and ours."""
+    present = sorted(name for name, path in hub.SHIPPED.items() if path.is_file())
+    assert cli.shipped_names() == present and cli.METHODS == METHODS

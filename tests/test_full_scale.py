@@ -6,7 +6,7 @@ weights: the official files cannot be downloaded here."""
 import torch
 from torch.utils.data import Dataset
 
-from rsd_mini.autoencoder import VQAutoencoder, VQConfig
+from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
 from rsd_mini.config import PRESETS, apply_overrides
 from rsd_mini.distill_train import RSDTrainer
 from rsd_mini.unet import SwinUNet, count_parameters

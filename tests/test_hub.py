@@ -5,6 +5,7 @@ import torch
 
 import rsd_mini
 from rsd_mini import hub
+from rsd_mini.srmodel import SRModel
 from rsd_mini.config import apply_overrides, load_config
 from rsd_mini.distill_train import RSDTrainer
 from rsd_mini.train import TeacherTrainer
@@ -94,7 +95,7 @@ def test_shipped_checkpoints_load_and_beat_untrained_baselines():
     teacher, student = hub.load("tiny-teacher"), hub.load("tiny-student")
     assert teacher.meta["command"] == "make reproduce" and student.meta["steps_trained"] > 0
     assert sum(p.stat().st_size for p in hub.SHIPPED.values()) < 20 * 2 ** 20
-    untrained = hub.SRModel(type(teacher.network)(teacher.network.config).eval(), teacher.process, "teacher", 4)
+    untrained = SRModel(type(teacher.network)(teacher.network.config).eval(), teacher.process, "teacher", 4)
     samplers = {"bicubic": (bicubic_sampler, 0), "untrained": (one_step_sampler(untrained.network, teacher.process, 0), 1),
                 "teacher": (teacher_sampler(teacher.network, teacher.process), 15),
                 "student": (one_step_sampler(student.network, student.process, 1), 1)}

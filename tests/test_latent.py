@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rsd_mini.autoencoder import VQAutoencoder, VQConfig
+from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
 from rsd_mini.data import save_image
 from rsd_mini.diffusion import ResShift
 from rsd_mini.distill import add_noise_channels
 from rsd_mini.evaluate import evaluate_folder
-from rsd_mini.latent import LatentSR, encode_latents, encode_lr
+from rsd_mini.fullscale.latent import LatentSR, encode_latents, encode_lr
 from rsd_mini.unet import SwinUNet, UNetConfig
 from rsd_mini.upscale import upscale
 

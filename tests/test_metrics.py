@@ -91,3 +91,77 @@ def test_diversity_and_perceptual_metric_errors(monkeypatch):
         perceptual_metric("lpips")
     with pytest.raises(ValueError, match="name='psnr'"):
         perceptual_metric("psnr")
+
+
+# --------------------------------------------------------------------- distance to the teacher
+def _seed_set(seed, seeds=8, inputs=4, size=32):
+    """S draws of a synthetic conditional distribution: fixed smooth inputs (one per b) plus a
+    seed-dependent fine texture, the way an SR model's samples vary around the input."""
+    import kornia
+
+    g = torch.Generator().manual_seed(1234)  # the inputs are the same for every set
+    base = 2 * kornia.filters.gaussian_blur2d(torch.randn(inputs, 3, size, size, generator=g), (9, 9), (2.0, 2.0))
+    noise = torch.randn(seeds * inputs, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    texture = kornia.filters.gaussian_blur2d(noise, (3, 3), (0.7, 0.7)).view(seeds, inputs, 3, size, size)
+    return (base + 0.5 * texture).clamp(-1, 1)
+
+
+def _blur(x):
+    import kornia
+
+    return kornia.filters.gaussian_blur2d(x.flatten(0, 1), (5, 5), (1.0, 1.0)).view_as(x)
+
+
+def _distance(candidate):
+    from rsd_mini.metrics import conditional_distance
+
+    return conditional_distance(candidate, _seed_set(1), _seed_set(2), torch.Generator().manual_seed(0))
+
+
+def test_conditional_distance_of_a_second_draw_is_at_the_floor():
+    d = _distance(_seed_set(3))
+    assert 0.9 < d["patch_ratio"] < 1.1 and d["patch_floor"] > 0
+    assert d["spread_distance"] < 1.5 * d["spread_floor"] and d["mean_distance"] < 1.1 * d["mean_floor"]
+    assert 0.95 < d["diversity_ratio"] < 1.05 and 0.95 < d["floor_diversity_ratio"] < 1.05
+
+
+@pytest.mark.parametrize("case", ["blurred", "shifted", "sharpened", "collapsed"])
+def test_conditional_distance_separates_wrong_distributions(case):
+    same = _seed_set(3)
+    candidate = {"blurred": _blur(same), "shifted": same.roll(1, -1),
+                 "sharpened": (2 * same - _blur(same)).clamp(-1, 1),  # unsharp mask, amount 1
+                 "collapsed": same[:1].expand_as(same)}[case]
+    d = _distance(candidate)
+    assert d["patch_ratio"] > 1.15, d
+    if case in ("blurred", "sharpened", "collapsed"):  # the seeds' spread is wrong
+        assert d["spread_distance"] > 3 * d["spread_floor"], d
+        assert abs(d["diversity_ratio"] - 1) > 0.3, d
+    if case in ("shifted", "sharpened", "collapsed"):  # the conditional mean is wrong
+        assert d["patch_ratio"] > 1.4 and d["mean_distance"] > 1.3 * d["mean_floor"], d
+
+
+def test_patch_distance_of_a_constant_offset_is_its_projection():
+    """A set moved by a constant c has the same spread, so SW₂² = c² mean_u ⟨u, 1⟩² exactly."""
+    from rsd_mini.metrics import patch_directions, patch_sliced_wasserstein
+
+    reference = _seed_set(1, seeds=3, inputs=2, size=8).double()
+    directions = patch_directions(2, 16, torch.Generator().manual_seed(0))
+    expected = (0.1 * directions.sum(0)).pow(2).mean().sqrt()
+    distance = patch_sliced_wasserstein(reference + 0.1, reference, directions)
+    torch.testing.assert_close(distance, expected.expand(2), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(patch_sliced_wasserstein(reference, reference, directions),
+                               torch.zeros(2, dtype=torch.float64))
+
+
+def test_conditional_distance_errors():
+    from rsd_mini.metrics import conditional_distance, patch_directions
+
+    ok = torch.zeros(2, 1, 3, 8, 8)
+    with pytest.raises(ValueError, match="samples has shape"):
+        conditional_distance(ok[:1], ok, ok, torch.Generator())
+    with pytest.raises(ValueError, match="expected one shape"):
+        conditional_distance(ok, ok[..., :4, :4], ok[..., :4, :4], torch.Generator())
+    with pytest.raises(ValueError, match="patch=3: expected a divisor"):
+        conditional_distance(ok, ok, ok, torch.Generator(), patch=3)
+    with pytest.raises(ValueError, match="projections=0"):
+        patch_directions(4, 0, torch.Generator())

@@ -8,7 +8,7 @@ import torch
 
 import rsd_mini
 
-from rsd_mini.official import (CheckpointMismatchError, load_unet, official_state_dict,
+from rsd_mini.fullscale.official import (CheckpointMismatchError, load_unet, official_state_dict,
                                unet_config_from_official)
 from rsd_mini.unet import SwinUNet, count_parameters, unet_preset
 
@@ -131,10 +131,10 @@ SMALL_VQ = dict(embed_dim=3, n_embed=16, ddconfig=dict(double_z=False, z_channel
 def test_registry_models_load_strictly_and_super_resolve(name, tmp_path, monkeypatch):
     import dataclasses
 
-    from rsd_mini import weights
-    from rsd_mini.autoencoder import VQAutoencoder, VQConfig
+    from rsd_mini.fullscale import weights
+    from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
     from rsd_mini.distill import add_noise_channels
-    from rsd_mini.official import load_official_model, unet_config_from_official
+    from rsd_mini.fullscale.official import load_official_model, unet_config_from_official
 
     spec = dataclasses.replace(weights.REGISTRY[name], params=SMALL_UNET)
     vq = dataclasses.replace(weights.REGISTRY["vq-f4"], params=SMALL_VQ)

@@ -1,4 +1,4 @@
-"""Tests of rsd_mini.prepare: manifests, data-set checks, ImageNet-Test and RealSR builders, CLI.
+"""Tests of rsd_mini.fullscale.prepare: manifests, data-set checks, ImageNet-Test and RealSR builders, CLI.
 
 Everything runs on tiny fake layouts in tmp_path; nothing is downloaded.
 """
@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rsd_mini import prepare
+from rsd_mini.fullscale import prepare
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -1,4 +1,4 @@
-"""The paper's tables as data and their reproduction (rsd_mini.tables), without weights, data
+"""The paper's tables as data and their reproduction (rsd_mini.fullscale.tables), without weights, data
 sets, pyiqa or network: models and test sets are injected, the folders are written here."""
 
 import argparse
@@ -9,11 +9,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rsd_mini import metrics, tables, viz
+from rsd_mini import metrics, viz
+from rsd_mini.fullscale import tables
 from rsd_mini.data import save_image
 from rsd_mini.evaluate import evaluate_folder
 from rsd_mini.hub import load
-from rsd_mini.tables import (FID_REASON, PAPER_TABLES, REPRODUCIBLE, Column, Table, format_table, load_table,
+from rsd_mini.fullscale.tables import (FID_REASON, PAPER_TABLES, REPRODUCIBLE, Column, Table, format_table, load_table,
                              paper_markdown, paper_table, reproduce_table)
 
 
@@ -53,7 +54,7 @@ def _load(models):
 # ----------------------------------------------------------------------------- the paper's numbers
 @pytest.mark.parametrize("number", sorted(PAPER_TABLES))
 def test_every_paper_table_is_consistent(number):
-    from rsd_mini.weights import REGISTRY
+    from rsd_mini.fullscale.weights import REGISTRY
 
     table = paper_table(number)
     keys = [c.key for c in table.columns]

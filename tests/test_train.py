@@ -196,7 +196,7 @@ def test_loss_decreases_on_a_fixed_batch(tmp_path):
 
 
 def test_latent_teacher_trains_on_vq_latents_and_validates_decoded(tmp_path):
-    from rsd_mini.autoencoder import VQAutoencoder, VQConfig
+    from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
 
     torch.manual_seed(0)
     autoencoder = VQAutoencoder(VQConfig(n_embed=16, ch=32, ch_mult=(1, 1, 2), num_res_blocks=1))

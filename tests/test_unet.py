@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from rsd_mini.unet import (SwinUNet, UNetConfig, _shifted_window_mask, count_parameters,
-                           timestep_embedding, unet_preset)
+from rsd_mini.unet import (SwinBlock, SwinUNet, UNetConfig, Upsample, _shifted_window_mask,
+                           count_parameters, timestep_embedding, unet_preset)
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +138,49 @@ def test_building_on_the_meta_device_leaves_later_models_intact():
         SwinUNet(config)
     model = SwinUNet(config).to("cpu")
     assert all(buffer.device.type == "cpu" for buffer in model.buffers())
+
+
+def _relative_error(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize("size", [(5, 7), (8, 8)])
+def test_upsample_at_low_resolution_is_nearest_then_conv(size):
+    """The phase decomposition computes nearest ×2 then the 3×3 conv (the official Upsample),
+    values and gradients, on odd sizes too."""
+    torch.manual_seed(0)
+    up = Upsample(16)
+    x = torch.randn(2, 16, *size, requires_grad=True)
+    reference_x = x.detach().clone().requires_grad_()
+    out = up(x)
+    reference = up.conv(torch.nn.functional.interpolate(reference_x, scale_factor=2, mode="nearest"))
+    assert out.shape == reference.shape == (2, 16, 2 * size[0], 2 * size[1])
+    assert _relative_error(out, reference) < 1e-5
+    grad = torch.randn_like(out)
+    weight_grad = torch.autograd.grad(out, up.conv.weight, grad, retain_graph=True)[0]
+    out.backward(grad)
+    reference_weight_grad = torch.autograd.grad(reference, up.conv.weight, grad, retain_graph=True)[0]
+    reference.backward(grad)
+    assert _relative_error(x.grad, reference_x.grad) < 1e-5
+    assert _relative_error(weight_grad, reference_weight_grad) < 1e-5
+
+
+@pytest.mark.parametrize("shift, size", [(False, 8), (True, 8), (True, 16)])
+def test_window_attention_matches_timm_in_training_and_inference(shift, size):
+    """Our bias-once attention (baddbmm while training on the CPU, SDPA otherwise) computes
+    timm's WindowAttention with the official mask, values and bias-table gradients; size 16 on a
+    block built for 8 exercises the mask computed on the fly."""
+    torch.manual_seed(0)
+    block = SwinBlock(64, 8, num_heads=2, window_size=4, shift=shift, mlp_ratio=2.0, dropout=0.0)
+    torch.nn.init.normal_(block.attn.relative_position_bias_table, std=0.5)
+    ws, n = block.window_size, block.window_size ** 2
+    windows = torch.randn(2 * (size // ws) ** 2, n, 64)
+    mask = _shifted_window_mask(size, size, ws, ws // 2) if shift else None
+    reference = block.attn(windows, mask=mask)
+    table = block.attn.relative_position_bias_table
+    reference_grad = torch.autograd.grad(reference.square().sum(), table)[0]
+    out = block._window_attention(windows, block._bias(size, size))
+    assert _relative_error(out, reference) < 1e-5
+    assert _relative_error(torch.autograd.grad(out.square().sum(), table)[0], reference_grad) < 1e-5
+    with torch.no_grad():
+        assert _relative_error(block._window_attention(windows, block._bias(size, size)), reference) < 1e-5

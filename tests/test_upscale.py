@@ -1,10 +1,13 @@
 """Any image size through a network with size constraints: padding, tiling, uniform blending."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from rsd_mini.upscale import lr_multiple, pad_to_multiple, tile_boxes, tile_starts, upscale
+from rsd_mini.upscale import (DEFAULT_OVERLAP, DEFAULT_TILE, lr_multiple, pad_to_multiple, resolve_tiling,
+                              tile_boxes, tile_starts, upscale)
 
 
 class Oracle:
@@ -91,3 +94,59 @@ def test_each_tile_has_its_own_deterministic_generator():
                                model.sr(lq, torch.Generator().manual_seed(3)))
     with pytest.raises(ValueError, match="expected \\(B, 3, h, w\\)"):
         upscale(model, lq[0])
+
+
+# --------------------------------------------------------------------- defaults per model family
+class Tiled(Oracle):
+    """An Oracle that carries its own tiling defaults, as SRModel and LatentSR do."""
+
+    default_tile, default_overlap = 16, 4
+
+
+def test_upscale_uses_the_model_tiling_unless_told():
+    lq = _smooth(40, 40)
+    model = Tiled(noise=0.1)
+    auto = upscale(model, lq, torch.Generator().manual_seed(0))
+    assert torch.equal(auto, upscale(model, lq, torch.Generator().manual_seed(0), tile=16, overlap=4))
+    assert not torch.equal(auto, upscale(model, lq, torch.Generator().manual_seed(0), tile=None))
+    plain = Oracle(noise=0.1)  # no defaults of its own: the pixel models' 64 / 16, one tile here
+    assert torch.equal(upscale(plain, lq, torch.Generator().manual_seed(0)),
+                       upscale(plain, lq, torch.Generator().manual_seed(0), tile=None))
+    assert resolve_tiling(model) == (16, 4) and resolve_tiling(plain, tile=32) == (32, 16)
+    with pytest.raises(ValueError, match="overlap=16: expected an integer in \\[0, tile=8\\)"):
+        resolve_tiling(plain, tile=8)
+
+
+def test_each_family_has_its_default_tiling():
+    """Official latent models tile as the official sampler (512 / 64), tiny pixel ones 64 / 16."""
+    from rsd_mini.diffusion import ResShift
+    from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
+    from rsd_mini.fullscale.latent import LatentSR
+    from rsd_mini.srmodel import SRModel
+    from rsd_mini.unet import SwinUNet, UNetConfig
+
+    network = SwinUNet(UNetConfig(image_size=16, in_channels=6, model_channels=32, channel_mult=(1, 2),
+                                  num_res_blocks=(1, 1), attention_resolutions=(8,), swin_embed_dim=32,
+                                  num_head_channels=32, window_size=4, mlp_ratio=1.0))
+    process = ResShift.from_preset("resshift-v3")
+    pixel = SRModel(network, process, "teacher", 4)
+    latent = LatentSR(network, process, "teacher", autoencoder=VQAutoencoder(VQConfig(
+        n_embed=16, ch=32, ch_mult=(1, 1, 2), num_res_blocks=1, resolution=32)))
+    assert (pixel.default_tile, pixel.default_overlap) == (DEFAULT_TILE, DEFAULT_OVERLAP) == (64, 16)
+    assert (latent.default_tile, latent.default_overlap) == (512, 64)
+    assert resolve_tiling(latent) == (512, 64) and resolve_tiling(pixel) == (64, 16)
+
+
+@pytest.mark.parametrize("lq, message", [
+    (torch.full((1, 3, 8, 8), 200.0), r"values in \[200, 200\]: expected \[-1, 1\] \(it looks like \[0, 255\]"),
+    (torch.full((1, 3, 8, 8), -1.5), r"values in \[-1.5, -1.5\]: expected \[-1, 1\] \(images in \[0, 1\] take"),
+    (torch.full((1, 3, 8, 8), math.nan), r"NaN or infinite"),
+    (torch.full((1, 3, 8, 8), math.inf), r"NaN or infinite"),
+])
+def test_sr_refuses_input_outside_minus_one_one(lq, message):
+    from rsd_mini.diffusion import ResShift
+    from rsd_mini.srmodel import SRModel
+
+    model = SRModel(torch.nn.Identity(), ResShift.from_preset("resshift-v3"), "teacher", 4)
+    with pytest.raises(ValueError, match=message):
+        model.sr(lq)

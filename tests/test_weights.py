@@ -1,4 +1,4 @@
-"""The official-weights registry and downloader (rsd_mini.weights), without network access.
+"""The official-weights registry and downloader (rsd_mini.fullscale.weights), without network access.
 
 Downloads are served from memory by a tiny HTTP server on 127.0.0.1 that understands
 ``Range`` (``http.server.SimpleHTTPRequestHandler`` does not) and can misbehave on request.
@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsd_mini import weights
-from rsd_mini.official import official_state_dict, unet_config_from_official
+from rsd_mini.fullscale import weights
+from rsd_mini.fullscale.official import official_state_dict, unet_config_from_official
 from rsd_mini.unet import SwinUNet
-from rsd_mini.weights import (REGISTRY, DownloadError, WeightSpec, WeightsIntegrityError,
+from rsd_mini.fullscale.weights import (REGISTRY, DownloadError, WeightSpec, WeightsIntegrityError,
                               download, locate, require)
 
 REFERENCE = Path(__file__).resolve().parent.parent / "data" / "reference"
@@ -213,7 +213,7 @@ def test_http_error_names_the_url(server, tmp_path):
 
 def test_first_download_records_the_digest_then_enforces_it(server, tmp_path, caplog):
     spec = toy_spec(server, sha256=None, size=None)
-    with caplog.at_level(logging.WARNING, logger="rsd_mini.weights"):
+    with caplog.at_level(logging.WARNING, logger="rsd_mini.fullscale.weights"):
         download(spec, tmp_path, progress=False)
     recorded = json.loads((tmp_path / "checksums.json").read_text())["toy.pth"]
     assert recorded["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
@@ -330,8 +330,22 @@ def run_cli(*argv: str) -> int:
     return weights.run_weights(parser.parse_args(argv))
 
 
+#: A small VQ autoencoder (the official layout at a fraction of the width), for content checks.
+SMALL_VQ = dict(embed_dim=3, n_embed=16, ddconfig=dict(double_z=False, z_channels=3, resolution=64, in_channels=3,
+                                                       out_ch=3, ch=32, ch_mult=[1, 1, 2], num_res_blocks=1,
+                                                       attn_resolutions=[], dropout=0.0, padding_mode="zeros"))
+
+
+def small_vq_bytes(tmp_path: Path) -> bytes:
+    from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
+
+    torch.save({"state_dict": VQAutoencoder(VQConfig.from_official(SMALL_VQ)).state_dict()}, tmp_path / "vq.pth")
+    return (tmp_path / "vq.pth").read_bytes()
+
+
 def test_cli_list_download_verify(server, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(REGISTRY, "toy", toy_spec(server, sha256=None))
+    payload = server.files["/toy.pth"] = small_vq_bytes(tmp_path)
+    monkeypatch.setitem(REGISTRY, "toy", toy_spec(server, sha256=None, size=len(payload), params=SMALL_VQ))
     assert run_cli("list", "--weights-dir", str(tmp_path)) == 0
     lines = capsys.readouterr().out.splitlines()
     toy_line = next(line for line in lines if line.startswith("toy "))
@@ -339,11 +353,11 @@ def test_cli_list_download_verify(server, tmp_path, monkeypatch, capsys):
     assert any(line.startswith("rsd ") and "CC BY-NC-SA" in line for line in lines)
 
     assert run_cli("download", "toy", "--quiet", "--weights-dir", str(tmp_path)) == 0
-    assert (tmp_path / "toy.pth").read_bytes() == PAYLOAD
+    assert (tmp_path / "toy.pth").read_bytes() == payload
     assert run_cli("verify", "--weights-dir", str(tmp_path)) == 0
     assert "toy: ok" in capsys.readouterr().out
 
-    (tmp_path / "toy.pth").write_bytes(PAYLOAD[:-1] + b"!")
+    (tmp_path / "toy.pth").write_bytes(payload[:-1] + b"!")
     assert run_cli("verify", "toy", "--weights-dir", str(tmp_path)) == 1
     assert "MISMATCH" in capsys.readouterr().out
     assert run_cli("verify", "resshift-v1", "--weights-dir", str(tmp_path)) == 1  # absent
@@ -376,3 +390,45 @@ def test_a_verified_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
     (tmp_path / "toy.pth").touch()  # a new modification time: checked again, and caught
     with pytest.raises(WeightsIntegrityError, match="sha256"):
         weights.locate(spec, tmp_path)
+
+
+# ----------------------------------------------------------------------------- verify: size and contents
+def _local_spec(**changes) -> WeightSpec:
+    fields = dict(name="toy", filename="toy.pth", url="https://example.invalid/toy.pth", sha256=None, size=None,
+                  licence="test", description="a local file", kind="autoencoder", params=SMALL_VQ)
+    return WeightSpec(**dict(fields, **changes))
+
+
+@pytest.mark.parametrize("content, message", [
+    ("random", r"toy: MISMATCH: .*toy\.pth: not a torch checkpoint that opens with weights_only=True"),
+    ("wrong network", r"toy: MISMATCH: checkpoint .*toy\.pth does not fit the model: missing \(\d+\).*"
+                      r"not the toy weights\?\); download it again: python -m rsd_mini weights download toy"),
+    ("pickle", r"toy: MISMATCH: .*not a torch checkpoint that opens with weights_only=True"),
+])
+def test_verify_catches_junk_under_an_official_name(content, message, tmp_path, monkeypatch, capsys):
+    """No published size or digest: ``verify`` still opens the file (weights only) and checks
+    its tensor names and shapes against the network of the registry's params."""
+    monkeypatch.setitem(REGISTRY, "toy", _local_spec())
+    path = tmp_path / "toy.pth"
+    if content == "random":
+        path.write_bytes(torch.randint(0, 256, (100_000,), dtype=torch.uint8,
+                                       generator=torch.Generator().manual_seed(0)).numpy().tobytes())
+    elif content == "wrong network":
+        torch.save(torch.nn.Conv2d(3, 4, 3).state_dict(), path)
+    else:
+        torch.save({"state_dict": {"w": torch.zeros(1)}, "hook": argparse.Namespace}, path)
+    assert run_cli("verify", "toy", "--weights-dir", str(tmp_path)) == 1
+    out = capsys.readouterr().out.strip()
+    assert out.count("\n") == 0 and __import__("re").search(message, out), out
+
+
+def test_verify_passes_the_right_file_and_checks_the_recorded_size(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(REGISTRY, "toy", _local_spec())
+    payload = small_vq_bytes(tmp_path)
+    (tmp_path / "toy.pth").write_bytes(payload)
+    assert run_cli("verify", "toy", "--weights-dir", str(tmp_path)) == 0
+    assert "toy: unverified (no published or recorded checksum" in capsys.readouterr().out
+    (tmp_path / weights.CHECKSUMS_FILE).write_text(json.dumps({"toy.pth": dict(
+        sha256=hashlib.sha256(payload).hexdigest(), size=len(payload) + 1)}))
+    assert run_cli("verify", "toy", "--weights-dir", str(tmp_path)) == 1
+    assert f"size {len(payload)} bytes, expected {len(payload) + 1} bytes (recorded" in capsys.readouterr().out

@@ -26,9 +26,10 @@ from typing import Callable, Sequence
 
 import torch
 
-from rsd_mini import evaluate, metrics, prepare, weights
+from rsd_mini import evaluate, metrics
+from rsd_mini.fullscale import prepare, weights
 from rsd_mini.checkpoint import write_bytes_atomic
-from rsd_mini.official import load_official_model
+from rsd_mini.fullscale.official import load_official_model
 
 #: Inference protocol of the paper's evaluation (RSD_SPEC §4c): seed, LR tile side, overlap.
 PAPER_SEED, PAPER_TILE, PAPER_OVERLAP = 12345, 512, 64
@@ -73,7 +74,7 @@ class Column:
 
 @dataclass(frozen=True)
 class PaperRow:
-    """A method as the paper reports it: ``model`` is its name in :mod:`rsd_mini.weights`, or
+    """A method as the paper reports it: ``model`` is its name in :mod:`rsd_mini.fullscale.weights`, or
     None when no weights can be run (``unavailable`` says why). ``values`` follow the columns."""
 
     method: str
@@ -417,7 +418,7 @@ def missing_weights(name: str, weights_dir: str | os.PathLike | None = None) -> 
 
 def load_official(name: str, weights_dir: str | os.PathLike | None = None, device: str = "cpu"):
     """The default ``load_model`` of :func:`reproduce_table`: the official model ``name`` via
-    :func:`rsd_mini.official.load_official_model` (fp16 on a GPU, as the official sampler)."""
+    :func:`rsd_mini.fullscale.official.load_official_model` (fp16 on a GPU, as the official sampler)."""
     return load_official_model(name, weights_dir=weights_dir, device=device,
                                fp16=torch.device(device).type == "cuda")
 
@@ -524,7 +525,7 @@ def reproduce_table(number: int, *, weights_dir: str | os.PathLike | None = None
 
     ``load_model(name, weights_dir=, device=)`` (default :func:`load_official`) returns a model
     for ``evaluate_folder`` or raises (the error is the reason); ``locate_data(name, root)``
-    (default :func:`rsd_mini.prepare.locate_testset`) returns an object with ``.lq``, ``.gt`` (or None),
+    (default :func:`rsd_mini.fullscale.prepare.locate_testset`) returns an object with ``.lq``, ``.gt`` (or None),
     ``.count``, or None. ``dry_run``: only find what is present (runnable cells get the reason
     "ready"). ``out``: also write ``table{N}.json`` and ``.md`` there (:meth:`Table.write`).
     """

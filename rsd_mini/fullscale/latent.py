@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from rsd_mini.autoencoder import VQAutoencoder
+from rsd_mini.fullscale.autoencoder import VQAutoencoder
 from rsd_mini.degradations import bicubic_upsample
-from rsd_mini.hub import SRModel
+from rsd_mini.srmodel import SRModel
 
 #: How a network is called: T ancestral steps, one RSD student call with noise inputs, or one
 #: SinSR call without them.
@@ -76,7 +76,7 @@ def _check_image(name: str, image: Tensor) -> None:
 class LatentSR(SRModel):
     """A latent-space ResShift teacher, RSD student or SinSR one-step model with its autoencoder.
 
-    An :class:`rsd_mini.hub.SRModel` (so :func:`rsd_mini.upscale.upscale` and
+    An :class:`rsd_mini.srmodel.SRModel` (so :func:`rsd_mini.upscale.upscale` and
     :func:`rsd_mini.evaluate.evaluate_folder` take it as is) whose ``network`` works on VQ
     latents: ``kind`` is ``"teacher"`` (T ancestral steps), ``"student"`` (one call with
     ``noise_channels`` noise inputs, RSD) or ``"one-step"`` (one call at t = T without noise

@@ -80,7 +80,7 @@ class WeightSpec:
     """One released weights file.
 
     ``params``: for a UNet the official YAML ``model.params`` (accepted by
-    :func:`rsd_mini.official.unet_config_from_official`); for the autoencoder
+    :func:`rsd_mini.fullscale.official.unet_config_from_official`); for the autoencoder
     ``{"embed_dim", "n_embed", "ddconfig"}``. ``diffusion``: the ResShift settings of an SR
     model (steps, kappa, min_noise_level, etas_end, power). ``inference``: one of
     :data:`INFERENCE_KINDS`. ``noise_channels``: extra zero-initialised input channels of the
@@ -298,6 +298,10 @@ def _check_file(spec: WeightSpec, path: Path, directory: Path) -> str | None:
     if spec.size is not None and size != spec.size:
         raise WeightsIntegrityError(f"{path}: size {size} bytes, expected {spec.size} bytes "
                                     f"({spec.name}, {spec.url})")
+    recorded = recorded_checksums(directory).get(spec.filename, {}).get("size")
+    if recorded is not None and size != recorded:
+        raise WeightsIntegrityError(f"{path}: size {size} bytes, expected {recorded} bytes (recorded on first "
+                                    f"download in {_checksums_path(directory)}; {spec.name}, {spec.url})")
     expected, origin = _expected_sha256(spec, directory)
     if expected is None:
         return None
@@ -311,6 +315,57 @@ def _check_file(spec: WeightSpec, path: Path, directory: Path) -> str | None:
                                     f"{spec.name}, {spec.url})")
     _VERIFIED.add(key)
     return actual
+
+
+def check_contents(spec: WeightSpec, path: Path) -> int:
+    """Raise :class:`WeightsIntegrityError` unless ``path`` opens with
+    ``torch.load(weights_only=True)`` as a state dict with exactly the tensor names and shapes of
+    ``spec``'s network (built on the meta device from ``spec.params``, so it costs no memory);
+    returns the number of tensors. Catches junk saved under an official name, which a size and
+    digest check cannot when the publisher gives neither."""
+    import torch
+
+    from rsd_mini.fullscale import official
+
+    try:
+        state, _ = official.read_state_dict(path)
+    except (ValueError, TypeError) as error:
+        cause = error.__cause__ or error
+        first = (str(cause).strip().splitlines() or [""])[0][:120]
+        raise WeightsIntegrityError(f"{path}: not a torch checkpoint that opens with weights_only=True "
+                                    f"({type(cause).__name__}: {first}); download it again: python -m "
+                                    f"rsd_mini weights download {spec.name}") from error
+    with torch.device("meta"):
+        expected = {key: tuple(value.shape) for key, value in _network(spec).state_dict().items()}
+    # The derived relative_position_index buffers are in official files but not in our state dicts.
+    derived = {key for key in state if key not in expected and key.endswith("relative_position_index")}
+    found = {key: tuple(getattr(value, "shape", ("not a tensor",))) for key, value in state.items()
+             if key not in derived}
+    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    mis_shaped = [(k, found[k], expected[k]) for k in sorted(set(found) & set(expected)) if found[k] != expected[k]]
+    if missing or unexpected or mis_shaped:
+        error = official.CheckpointMismatchError(str(path), missing, unexpected, mis_shaped)
+        head, *parts = [line.strip() for line in str(error).splitlines()]
+        summary = f"{head} {'; '.join(parts)}"
+        raise WeightsIntegrityError(f"{summary} (not the {spec.name} weights?); download it again: python -m "
+                                    f"rsd_mini weights download {spec.name}")
+    return len(found)
+
+
+def _network(spec: WeightSpec):
+    """The network ``spec``'s file holds, built from its official ``params``."""
+    from rsd_mini.fullscale import official
+
+    if spec.kind == "autoencoder":
+        from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
+
+        return VQAutoencoder(VQConfig.from_official(spec.params))
+    from dataclasses import replace
+
+    from rsd_mini.unet import SwinUNet
+
+    config = official.unet_config_from_official(spec.params)  # + the RSD student's noise inputs
+    return SwinUNet(replace(config, in_channels=config.in_channels + spec.noise_channels))
 
 
 def locate(name: str | WeightSpec, weights_dir: str | os.PathLike | None = None,
@@ -552,10 +607,12 @@ def _verify_weights(args: argparse.Namespace) -> int:
             continue
         try:
             digest = _check_file(spec, path, directory)
+            tensors = check_contents(spec, path)
         except WeightsIntegrityError as error:
             print(f"{name}: MISMATCH: {error}")
             failed += 1
             continue
-        print(f"{name}: ok (sha256 {digest})" if digest else
-              f"{name}: unverified (no published or recorded checksum; sha256 {sha256_of(path)})")
+        contents = f"{tensors} tensors of the {spec.kind} as expected"
+        print(f"{name}: ok (sha256 {digest}; {contents})" if digest else
+              f"{name}: unverified (no published or recorded checksum; sha256 {sha256_of(path)}; {contents})")
     return 1 if failed else 0

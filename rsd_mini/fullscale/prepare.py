@@ -60,7 +60,7 @@ __all__ = [
     "run_data",
 ]
 
-MANIFEST_DIR = Path(__file__).resolve().parents[1] / "data" / "manifests"
+MANIFEST_DIR = Path(__file__).resolve().parents[2] / "data" / "manifests"
 DATA_ROOT_ENV = "RSD_MINI_DATA"
 KINDS = ("paired", "lq-only", "class-folders")
 REQUIRED_FIELDS = ("name", "title", "description", "kind", "scale", "count", "layouts", "extensions",

@@ -5,7 +5,7 @@ ResShift, SinSR and RSD diffuse the latents of one frozen autoencoder, the offic
 its discriminator): an encoder of ``len(ch_mult) − 1`` stride-2 levels (f4: 256² RGB → 64²×3),
 a 1×1 ``quant_conv``, a codebook of 8192 vectors in 3 dimensions, a 1×1 ``post_quant_conv`` and
 a mirrored decoder. Module names reproduce the official state-dict keys, so
-``autoencoder_vq_f4.pth`` loads strictly (:func:`rsd_mini.official.load_autoencoder`;
+``autoencoder_vq_f4.pth`` loads strictly (:func:`rsd_mini.fullscale.official.load_autoencoder`;
 55,322,782 parameters).
 
 The three operations the papers use:
