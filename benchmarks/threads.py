@@ -13,7 +13,7 @@ environment, no ``--threads``); ``busy`` the same beside one busy process this s
 ``busy_1thread`` beside the same busy process with ``--threads 1``. The goal: beside a busy
 process the default is never slower than one thread, i.e. ``busy / busy_1thread ≤ 1``.
 
-    python benchmarks/threads.py [--json threads.json] [--iterations 10] [--images 2]
+    python benchmarks/threads.py [--json threads.json] [--iterations 10] [--images 2] [--repeats 3]
 
 The machine's load average is printed with each run: on a shared machine "alone" means
 "without our busy process", not idle.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ def workloads(tmp: Path, iterations: int, images: int, steps: int) -> dict[str, 
         "evaluate": ["evaluate", "--checkpoint", "tiny-teacher", "--lq", str(write_lr_crops(tmp, images)),
                      "--json", str(tmp / "evaluate.json"), "--steps", str(steps), "--no-progress"],
         "train": ["train-teacher", "--config", "tiny", f"train.iterations={iterations}",
-                  "--out", str(tmp / "train"), "--no-resume", "--no-progress"],
+                  "optim.warmup_steps=1", "--out", str(tmp / "train"), "--no-resume", "--no-progress"],
     }
 
 
@@ -75,14 +76,18 @@ def run_once(arguments: list[str], threads: int | None) -> float:
     return time.perf_counter() - start
 
 
-def measure(arguments: list[str], busy_limit_s: float) -> dict[str, float]:
-    """The three ways for one workload; the busy process lives only across the two busy runs."""
-    times = {"alone": run_once(arguments, None)}
-    print(f"  alone         {times['alone']:7.1f} s  (load {os.getloadavg()[0]:.1f})", flush=True)
+def measure(arguments: list[str], busy_limit_s: float, repeats: int) -> dict:
+    """The three ways for one workload, the two busy ones alternated ``repeats`` times (medians
+    reported); the busy process lives only across the busy runs."""
+    runs = {"alone": [run_once(arguments, None)]}
+    print(f"  alone         {runs['alone'][0]:7.1f} s  (load {os.getloadavg()[0]:.1f})", flush=True)
     with busy_process(busy_limit_s):
-        for way, threads in (("busy", None), ("busy_1thread", 1)):
-            times[way] = run_once(arguments, threads)
-            print(f"  {way:13s} {times[way]:7.1f} s  (load {os.getloadavg()[0]:.1f})", flush=True)
+        for _ in range(repeats):
+            for way, threads in (("busy", None), ("busy_1thread", 1)):
+                runs.setdefault(way, []).append(run_once(arguments, threads))
+                print(f"  {way:13s} {runs[way][-1]:7.1f} s  (load {os.getloadavg()[0]:.1f})", flush=True)
+    times = {way: statistics.median(values) for way, values in runs.items()}
+    times["runs"] = runs
     times["ratio_default_vs_1thread_under_load"] = times["busy"] / times["busy_1thread"]
     times["slowdown_from_load"] = times["busy"] / times["alone"]
     return times
@@ -93,12 +98,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iterations", type=int, default=10, help="tiny-teacher training updates")
     parser.add_argument("--images", type=int, default=2, help="LR crops for evaluate")
     parser.add_argument("--steps", type=int, default=4, help="teacher calls per image in evaluate")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="alternations of the two busy ways (medians are reported)")
     parser.add_argument("--only", nargs="+", choices=("toy", "evaluate", "train"), help="a subset")
     parser.add_argument("--busy-limit", type=float, default=900.0,
                         help="seconds after which the busy process stops by itself (default 900)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    for name in ("iterations", "images", "steps"):
+    for name in ("iterations", "images", "steps", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name}={getattr(args, name)}: expected a whole number ≥ 1")
     print(f"{len(os.sched_getaffinity(0))} cores; busy process: one pure-Python spin loop")
@@ -108,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
             if args.only and name not in args.only:
                 continue
             print(f"{name}: python -m rsd_mini {' '.join(arguments)}", flush=True)
-            results[name] = measure(arguments, args.busy_limit)
+            results[name] = measure(arguments, args.busy_limit, args.repeats)
     print(f"\n{'workload':10s} {'alone s':>8s} {'busy s':>8s} {'busy 1t s':>10s} {'default/1t':>11s}")
     for name, r in results.items():
         print(f"{name:10s} {r['alone']:8.1f} {r['busy']:8.1f} {r['busy_1thread']:10.1f} "

@@ -270,28 +270,37 @@ def train_teacher(args: argparse.Namespace) -> int:
 def _distill_arguments(parser: argparse.ArgumentParser) -> None:
     _train_teacher_arguments(parser)
     parser.set_defaults(config="rsd-tiny")
-    parser.add_argument("--teacher", metavar="CKPT", help="teacher checkpoint (overrides distill.teacher)")
+    parser.add_argument("--teacher", metavar="CKPT",
+                        help="teacher checkpoint (overrides distill.teacher, sinsr.teacher or regression.teacher)")
 
 
-@command("distill", "Distil a ResShift teacher into a one-step RSD student (RSD_SPEC §4).",
-         _distill_arguments, _config_workload)
+#: The one-step trainers by config section: RSD (RSD_SPEC §4), SinSR (§3), MSE regression.
+TRAINERS = {"distill": ("rsd_mini.distill_train", "RSDTrainer"), "sinsr": ("rsd_mini.sinsr", "SinSRTrainer"),
+            "regression": ("rsd_mini.regression", "RegressionTrainer")}
+
+
+@command("distill", "Distil a ResShift teacher into a one-step student: RSD (rsd-tiny, rsd-paper), SinSR "
+         "(sinsr-tiny, sinsr-paper) or MSE regression (regression-tiny).", _distill_arguments, _config_workload)
 def distill(args: argparse.Namespace) -> int:
-    from rsd_mini.config import DistillConfig
-    from rsd_mini.distill_train import RSDTrainer
+    from rsd_mini.config import RUN_TYPES
 
-    extra = [f"train.out_dir={args.out}"] * bool(args.out) + [f"distill.teacher={args.teacher}"] * bool(args.teacher)
-    config = resolve_config(args, extra)
-    if not isinstance(config, DistillConfig):
+    config = resolve_config(args, [f"train.out_dir={args.out}"] if args.out else [])
+    section = next((name for name, cls in RUN_TYPES.items() if isinstance(config, cls)), None)
+    if section is None:
         raise UserError(f"argument --config: {args.config!r} is a teacher config; expected a distillation "
-                        "config (rsd-tiny, rsd-paper or a YAML file with a distill section)")
+                        "config (rsd-tiny, rsd-paper, sinsr-tiny, sinsr-paper, regression-tiny or a YAML "
+                        "file with a distill, sinsr or regression section)")
+    if args.teacher:
+        config = resolve_config(args, [f"train.out_dir={args.out}"] * bool(args.out) + [f"{section}.teacher={args.teacher}"])
     device = errors.device(args.device)
     _run_folder(args, config)
+    module, name = TRAINERS[section]
     try:
-        trainer = RSDTrainer(config, device=device)
+        trainer = getattr(importlib.import_module(module), name)(config, device=device)
     except RuntimeError as error:  # torch's load_state_dict: the weights do not fit the network
-        flag = "--teacher" if args.teacher else "distill.teacher"
-        raise UserError(f"argument {flag}: {config.distill.teacher!r} does not fit the config's network "
-                        f"({one_line(str(error))[:300]}); give the config it was trained with") from error
+        flag = "--teacher" if args.teacher else f"{section}.teacher"
+        raise UserError(f"argument {flag}: {getattr(config, section).teacher!r} does not fit the config's "
+                        f"network ({one_line(str(error))[:300]}); give the config it was trained with") from error
     print(f"run: {trainer.out_dir} (config.yaml, log.jsonl, last.pt) on {trainer.device}")
     result = trainer.fit(progress=not args.no_progress, resume=not args.no_resume)
     print(f"step {result['step']}: final student loss {_format(result['loss'])}; checkpoint "
@@ -512,7 +521,9 @@ def upscale(args: argparse.Namespace) -> int:
 delegate("compare", "Compare the one-step methods distilled from the tiny teacher (RSD, VSD, SinSR, "
          "regression, ...): distances to the teacher, metrics, figures.", "compare", "add_compare_arguments",
          "run_compare", _small)
+delegate("demo", "Serve the teacher-vs-student comparison page (Voila) on 127.0.0.1, with image upload.",
+         "demo", "add_demo_arguments", "run_demo", _small)
 delegate("weights", "List, download and verify the official checkpoints (ResShift, VQ-f4, SinSR, RSD).",
-         "fullscale.weights", "add_weights_arguments", "run_weights")
+         "fullscale.weights_command", "add_weights_arguments", "run_weights")
 delegate("data", "List, check and prepare the paper's training and test sets.",
          "fullscale.prepare", "add_data_arguments", "run_data")

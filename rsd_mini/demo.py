@@ -19,8 +19,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torch import Tensor
+if TYPE_CHECKING:  # torch loads in seconds: not needed to start the server
+    from torch import Tensor
 
 #: The notebook Voilà serves (two cells: a title and ``demo_app()``).
 DEMO_PAGE = Path(__file__).with_name("demo_page.ipynb")
@@ -82,7 +84,7 @@ def voila_command(port: int, open_browser: bool, page: Path = DEMO_PAGE) -> list
     """The Voilà server command for ``page`` on 127.0.0.1:``port`` (no other port tried)."""
     command = [sys.executable, "-m", "voila", str(page), f"--port={port}", "--Voila.ip=127.0.0.1",
                "--Voila.port_retries=0", "--theme=light", "--show_tracebacks=True",
-               f"--VoilaConfiguration.extension_allowlist={list(WIDGET_EXTENSIONS)}"]
+               *(f"--VoilaConfiguration.extension_allowlist={name}" for name in WIDGET_EXTENSIONS)]
     return command if open_browser else [*command, "--no-browser"]
 
 

@@ -19,9 +19,10 @@ and tiles any size, by default with the model's own tiles (512 / 64 LR pixels fo
 latent models, 64 / 16 for the tiny ones); the result records the tile and overlap used.
 ``seconds`` times that call alone; the first image includes warm-up.
 
-Checks come before compute (issue #12): the commands probe every output path, check the device
-and decode every input image once before the model loads, so a bad path or a broken file fails
-at once, by name, and never after the work. Their failures are
+Checks come before compute (issue #12): the commands probe every output path and check the
+device, the folders and the tiling before the model loads, and every input image is decoded
+once before the first is processed (``upscale``: before the model loads), so a bad path or a
+broken file fails at once, by name, never after the work. Their failures are
 :class:`rsd_mini.errors.UserError` lines naming the argument.
 """
 
@@ -214,11 +215,8 @@ def _load_model(checkpoint: str, device: str) -> SRModel:
     """``--checkpoint`` loaded, or a UserError that says what the file is and what was expected."""
     try:
         return load(checkpoint, device)
-    except KeyError as error:  # a weights-only dict without rsd_mini's entries
-        raise UserError(f"argument --checkpoint: {checkpoint!r} is not an rsd_mini checkpoint (no "
-                        f"{error.args[0]!r} entry); expected a run's last.pt, a shipped name "
-                        f"({', '.join(SHIPPED)}) or an official name (rsd, resshift-v1, sinsr-v2, ...) whose "
-                        "file is in the weights folder") from error
+    except UserError as error:  # e.g. a weights-only dict without rsd_mini's entries (hub.load says which)
+        raise UserError(f"argument --checkpoint: {error}") from error
     except RuntimeError as error:  # torch's load_state_dict: the weights do not fit the config
         raise UserError(f"argument --checkpoint: {checkpoint!r} could not be loaded: its weights do not fit "
                         f"the network of its config ({errors.one_line(str(error))[:300]}); use the config "

@@ -19,6 +19,7 @@ from rsd_mini.checkpoint import load_checkpoint, save_checkpoint
 from rsd_mini.config import DistillConfig, RegressionRunConfig, TeacherConfig, config_type, from_dict
 from rsd_mini.diffusion import ResShift
 from rsd_mini.distill import add_noise_channels
+from rsd_mini.errors import UserError
 from rsd_mini.fullscale import official, weights
 from rsd_mini.fullscale.latent import LatentSR
 from rsd_mini.srmodel import SRModel
@@ -77,7 +78,13 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> SRMode
         official_names = [n for n, spec in weights.REGISTRY.items() if spec.kind == "unet"]
         raise FileNotFoundError(f"checkpoint {str(name_or_path)!r}: not a shipped name ({', '.join(SHIPPED)}), "
                                 f"not an official one ({', '.join(official_names)}) and no such file")
-    return from_state(load_checkpoint(path)).to(device)
+    state = load_checkpoint(path)
+    missing = [key for key in ("config", "ema") if not isinstance(state, dict) or key not in state]
+    if missing:  # e.g. a plain state dict of another network
+        raise UserError(f"{str(name_or_path)!r} is not an rsd_mini checkpoint (no {missing[0]!r} "
+                         f"entry); expected a run's last.pt, a shipped name ({', '.join(SHIPPED)}) or an "
+                         "official name (rsd, resshift-v1, sinsr-v2, ...) whose file is in the weights folder")
+    return from_state(state).to(device)
 
 
 def export(run_checkpoint: str | Path, out: str | Path, meta: dict) -> Path:

@@ -5,8 +5,10 @@
 --update``), executes it in fast mode with nbclient in the notebooks folder (as Jupyter does)
 and saves it with its outputs:
 
-* figures as PNG at :data:`FIGURE_DPI` (through ``MATPLOTLIBRC``), so each file stays under
-  :data:`MAX_NOTEBOOK_BYTES` (the issue's 3 MB);
+* figures as PNG at :data:`FIGURE_DPI` (through ``MATPLOTLIBRC``), re-encoded without alpha by
+  :func:`compact_figures`; a figure still above :data:`MAX_FIGURE_BYTES` (grids of noisy images,
+  which PNG barely compresses) is stored with a 256-colour palette, about a third of the size,
+  so each file stays under :data:`MAX_NOTEBOOK_BYTES` (the issue's 3 MB);
 * no widget state: :func:`strip_widgets` drops ``metadata.widgets`` and each output's widget
   view, leaving a one-line text fallback; every interactive cell in these notebooks is followed
   by a static figure of the same thing at preset values (STYLE.md), which GitHub shows;
@@ -24,6 +26,8 @@ Sphinx reads only files below its source folder); the site is ``OUT/_build/html/
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import os
 import shutil
 import subprocess
@@ -33,6 +37,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -41,9 +46,11 @@ BOOK_CONFIG = ROOT / "book"
 FIGURE_DPI = 80
 #: Size budget of one committed notebook (issue #11: ≤ 3 MB).
 MAX_NOTEBOOK_BYTES = 3 * 2 ** 20
+#: Above this, a committed figure is stored with a 256-colour palette (:func:`compact_figures`).
+MAX_FIGURE_BYTES = 256 * 2 ** 10
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: What a widget output shows outside a live kernel (GitHub, the book).
-WIDGET_FALLBACK = "[interactive widget: run the notebook in Jupyter to use it; the static figure below shows it at preset values]"
+WIDGET_FALLBACK = "[interactive widget: run the notebook to use it]"
 
 
 def notebook_sources(names: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
@@ -68,6 +75,35 @@ def strip_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if WIDGET_VIEW in data:
                 del data[WIDGET_VIEW]
                 data["text/plain"] = WIDGET_FALLBACK
+    return notebook
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="png", optimize=True)
+    return buffer.getvalue()
+
+
+def compact_png(data: bytes) -> bytes:
+    """A figure's PNG without alpha (figures have white backgrounds), losslessly recompressed,
+    or with an adaptive 256-colour palette (median cut, no dithering) if still above
+    :data:`MAX_FIGURE_BYTES`; the original bytes if neither is smaller."""
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = image.convert("RGB")
+    compact = _png(rgb)
+    if len(compact) > MAX_FIGURE_BYTES:
+        compact = _png(rgb.quantize(256, dither=Image.Dither.NONE))
+    return compact if len(compact) < len(data) else data
+
+
+def compact_figures(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """:func:`compact_png` on every PNG output; in place, returned."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                png = compact_png(base64.b64decode(data["image/png"]))
+                data["image/png"] = base64.b64encode(png).decode("ascii")
     return notebook
 
 
@@ -97,7 +133,7 @@ def execute_notebook(source: Path, timeout: int = 900) -> tuple[Path, float]:
         start = time.perf_counter()
         client.execute(env=environment)
         seconds = time.perf_counter() - start
-    nbformat.write(strip_widgets(notebook), target)
+    nbformat.write(compact_figures(strip_widgets(notebook)), target)
     return target, seconds
 
 

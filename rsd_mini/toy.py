@@ -14,7 +14,7 @@ samples within 3σ of a true mode and the mass of each mode against the truth (1
 * the RSD student (RSD Prop. 3.1 / Eq. 10: gradients through x̂₀ and through x_t into f*, f_φ);
 * the ResShift-VSD student (RSD Alg. 2: stop-gradient through f*, f_φ);
 * the SinSR student: the teacher's deterministic map x_T → x₀ distilled into one step with
-  SinSR's distillation, inverse and consistency-preserving losses (:func:`sinsr_losses`);
+  SinSR's distillation, inverse and consistency-preserving losses (:mod:`rsd_mini.sinsr`);
 * a regression student (MSE to x₀ from the prior: the conditional mean, which falls between
   the modes).
 
@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from rsd_mini import distill
+from rsd_mini import distill, sinsr
 from rsd_mini.checkpoint import write_bytes_atomic
 from rsd_mini.diffusion import ResShift
 
@@ -297,64 +297,31 @@ def train_regression(process: ResShift, config: ToyConfig, generator: torch.Gene
 
 
 # --------------------------------------------------------------------- SinSR
-@torch.no_grad()
 def deterministic_sample(process: ResShift, model: nn.Module, y: Tensor, x_T: Tensor) -> Tensor:
-    """SinSR's deterministic ResShift sampler F(x_T, y₀) (RSD_SPEC §3; RSD App. C).
-
-    x_{t−1} = k_t f + m_t x_t + j_t y₀ with m_t = √(η_{t−1}/η_t), j_t = η_{t−1} − √(η_{t−1}η_t),
-    k_t = 1 − η_{t−1} + √(η_{t−1}η_t) − m_t: the noise implied by x_t and f = f(x_t, y₀, t) put
-    back into the marginal q(x_{t−1} | f, y₀), so no fresh noise enters; at t = 1 (η₀ = 0) the
-    output is f. T calls, one deterministic map x_T → x₀."""
-    x = x_T
-    for i in reversed(range(process.steps)):
-        t = torch.full((len(x),), i, dtype=torch.long)
-        f = process.predict_x0(model, x, t, y)
-        eta, eta_prev = float(process.etas[i]), float(process.etas_prev[i])
-        m = math.sqrt(eta_prev / eta)
-        x = (1 - eta_prev + math.sqrt(eta_prev * eta) - m) * f + m * x + (eta_prev - math.sqrt(eta_prev * eta)) * y
-    return x
-
-
-def sinsr_losses(process: ResShift, student: nn.Module, teacher: nn.Module, x0: Tensor, y: Tensor,
-                 generator: torch.Generator) -> dict[str, Tensor]:
-    """SinSR's three losses, mean squared errors per sample (RSD_SPEC §3; RSD App. C, Eq. 36–38):
-
-    * distillation ‖G(x_T, y₀, T) − F(x_T, y₀)‖², x_T from the prior, F the teacher's
-      :func:`deterministic_sample`;
-    * inverse ‖G(F(x_T, y₀), y₀, 1) − x_T‖²: called at timestep index 0 the same network learns
-      the map back from x₀ to x_T (its input scaled as at T, as the official code does);
-    * consistency-preserving ‖G(sg(G(x₀, y₀, 1)), y₀, T) − x₀‖² on the ground truth x₀."""
-    last = torch.full((len(y),), process.steps - 1, dtype=torch.long)
-    first = torch.zeros_like(last)
-    x_T = process.prior_sample(y, torch.randn(y.shape, generator=generator))
-    target = deterministic_sample(process, teacher, y, x_T)
-
-    def call(x: Tensor, t: Tensor) -> Tensor:
-        return student(process.scale_input(x, last), t, lq=y)
-
-    with torch.no_grad():
-        x_T_of_x0 = call(x0, first)
-    return {"distill": (call(x_T, last) - target).pow(2).mean(1),
-            "inverse": (call(target, first) - x_T).pow(2).mean(1),
-            "consistency": (call(x_T_of_x0, last) - x0).pow(2).mean(1)}
+    """The teacher's deterministic map F(x_T, y₀) (SinSR's sampler, :func:`rsd_mini.sinsr.deterministic_sample`;
+    RSD_SPEC §3): T calls, no noise after x_T."""
+    return sinsr.deterministic_sample(process, model, y, x_T=x_T, clip=False)
 
 
 def train_sinsr(process: ResShift, teacher: ToyMLP, config: ToyConfig, generator: torch.Generator,
                 log: list | None = None) -> ToyMLP:
     """SinSR in 2-D: a copy of the teacher (no noise input; SinSR's student is deterministic)
-    trained on the sum of :func:`sinsr_losses` (weight 1 each, as SinSR), ``student_iterations``
-    Adam steps at ``student_lr`` on fresh batches (RSD's student gets as many updates). ``log``:
-    append the mean of each loss at every step."""
+    trained on :func:`rsd_mini.sinsr.sinsr_loss` (RSD_SPEC §3; RSD App. C, Eq. 36–38): the
+    distillation loss on (x_T, F(x_T, y₀)) pairs of the teacher's deterministic sampler, the
+    inverse loss (the same network at timestep index 0 maps F back to x_T) and the
+    consistency-preserving loss on the ground truth, weight 1 each as SinSR.
+    ``student_iterations`` Adam steps at ``student_lr`` on fresh batches (RSD's student gets as
+    many updates). ``log``: append the batch mean of each loss at every step."""
     student = copy.deepcopy(teacher).requires_grad_(True).train()
     optimizer = _adam(student, config.student_lr)
     for _ in range(config.student_iterations):
         x0, y = sample_prior(config.batch, config, generator)
-        losses = {name: value.mean() for name, value in sinsr_losses(process, student, teacher, x0, y, generator).items()}
+        losses = sinsr.sinsr_loss(process, student, teacher, x0, y, y, generator)
         optimizer.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
+        losses.loss.mean().backward()
         optimizer.step()
         if log is not None:
-            log.append({name: value.item() for name, value in losses.items()})
+            log.append({name: getattr(losses, name).mean().item() for name in ("distill", "inverse", "consistency")})
     return student.eval().requires_grad_(False)
 
 
@@ -486,6 +453,9 @@ def parse_result(saved: dict) -> dict:
 
 def load_result(path: str | Path) -> dict:
     """A result saved by ``python -m rsd_mini toy --json PATH --samples`` (:func:`parse_result`)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"path={str(path)!r}: no such file; expected a toy result, written by "
+                                f"python -m rsd_mini toy --seed 0 --modes 3 --json {path} --samples")
     try:
         return parse_result(json.loads(Path(path).read_text()))
     except ValueError as error:

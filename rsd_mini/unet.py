@@ -265,7 +265,7 @@ class SwinBlock(nn.Module):
             x = torch.roll(x, shifts=(-shift, -shift), dims=(2, 3))
         windows = (x.view(b, c, h // ws, ws, w // ws, ws).permute(0, 2, 4, 3, 5, 1)
                    .reshape(-1, ws * ws, c))
-        out = self._window_attention(windows, self._bias(h, w).to(x.dtype))
+        out = self._window_attention(windows, self._bias(h, w))
         out = out.view(b, h // ws, w // ws, ws, ws, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, h, w)
         return torch.roll(out, shifts=(shift, shift), dims=(2, 3)) if shift else out
 
@@ -299,6 +299,7 @@ def window_softmax_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scal
     relative-position bias needs one SDPA falls back to its unfused path, which checks every row
     for −∞; there, one ``baddbmm`` (scores and bias in one pass) and one ``bmm`` are faster. In
     inference, and on GPUs (whose SDPA kernels give the bias its gradient), SDPA is used."""
+    bias = bias.to(q.dtype)  # float32 parameters beside float16/bfloat16 activations
     if not (bias.requires_grad and q.device.type == "cpu"):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
     bw, heads, n, d = q.shape

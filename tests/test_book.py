@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
@@ -37,6 +38,24 @@ def test_strip_widgets_keeps_a_text_fallback_and_no_state():
     widget, stream = notebook.cells[0].outputs
     assert widget.data == {"text/plain": publish.WIDGET_FALLBACK}
     assert stream.text == "kept\n"
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def test_compact_png_is_lossless_for_plots_and_paletted_only_for_large_noisy_figures():
+    plot = np.full((200, 300, 4), 255, dtype=np.uint8)
+    plot[100, :, :3] = 0  # a black line on white, opaque
+    small = Image.open(io.BytesIO(publish.compact_png(_png(plot))))
+    assert small.mode == "RGB" and np.array_equal(np.asarray(small), plot[..., :3])
+    noise = np.random.default_rng(0).integers(0, 256, (400, 400, 4), dtype=np.uint8)
+    noise[..., 3] = 255
+    assert len(_png(noise[..., :3])) > publish.MAX_FIGURE_BYTES
+    large = publish.compact_png(_png(noise))
+    assert Image.open(io.BytesIO(large)).mode == "P" and len(large) < len(_png(noise[..., :3]))
 
 
 def test_notebook_sources_and_table_of_contents():
@@ -108,8 +127,9 @@ def test_book_pages_load_every_image_offline_without_console_errors(book):
             page.on("request", lambda request: remote.append(request.url)
                     if not request.url.startswith(("file:", "data:", "blob:")) else None)
             page.goto(path.as_uri(), wait_until="load")
-            if page.locator(".math").count():  # formulas typeset by the bundled MathJax
-                page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0", timeout=60_000)
+            if page.locator("script[src*='mathjax']").count():  # every formula typeset by the bundled MathJax
+                page.wait_for_function("() => document.querySelectorAll('mjx-container').length >= "
+                                       "document.querySelectorAll('.math').length", timeout=60_000)
             images = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
             broken = [src[:80] for src, loaded in images if not loaded]
             assert not broken, f"{path.name}: images not loaded: {broken}"

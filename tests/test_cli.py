@@ -48,7 +48,7 @@ def test_preset_names_come_from_the_yaml_files_without_torch():
 HEAVY = ("torch", "timm", "kornia")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["weights", "list"], ["train-teacher", "--bogus"], ["bogus"],
+@pytest.mark.parametrize("argv", [["--help"], ["weights", "list"], ["data", "list"], ["train-teacher", "--bogus"], ["bogus"],
                                   ["config", "--help"], ["evaluate", "--lq", "x"], ["upscale", "a.png", "--tile", "-1"]])
 def test_commands_that_compute_nothing_import_no_torch(argv, tmp_path):
     """Issue #13: --help, weights list and argument errors start without torch, timm, kornia."""
@@ -115,3 +115,19 @@ def test_resume_removes_stale_temporaries_and_names_the_flag(tmp_path, capsys):
     capsys.readouterr()
     assert main([*argv, "unet.num_res_blocks=[2,1,1,1]"]) == 1  # another network in the same folder
     assert "start afresh with --no-resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset, section", [("sinsr-tiny", "sinsr"), ("regression-tiny", "regression")])
+def test_distill_dispatches_on_the_config_type(preset, section, tmp_path, capsys):
+    """``distill --config sinsr-tiny`` trains SinSR, ``regression-tiny`` the MSE student; --teacher sets
+    the section's own teacher key."""
+    import torch
+
+    teacher = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "tiny_teacher.pt"
+    out = tmp_path / preset
+    argv = ["distill", "--config", preset, "--teacher", str(teacher), "--out", str(out), "--device", "cpu",
+            "--no-progress", "train.iterations=1", "train.batch_size=2", "train.microbatch=2"]
+    assert main(argv) == 0
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["step"] == 1 and state["config"][section]["teacher"] == str(teacher)
+    assert f"step 1: final student loss" in capsys.readouterr().out

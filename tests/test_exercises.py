@@ -176,6 +176,11 @@ def test_every_checker_is_tested():
     assert checkers == {CASES[name][0].__name__ for name in CASES}
 
 
+def test_mismatched_context_is_named():
+    with pytest.raises(ValueError, match=r"y0 has shape \(2, 3, 16, 16\): expected x0_hat's shape \(4, 3, 16, 16\)"):
+        exercises.check_fake_loss(_fake_loss, V1, FAKE, X0, Y0[:2])
+
+
 def test_errors_other_than_not_implemented_are_not_hidden():
     def broken(*args):
         raise TypeError("a bug in the answer")

@@ -94,7 +94,7 @@ def test_shipped_checkpoints_load_and_beat_untrained_baselines():
 
     teacher, student = hub.load("tiny-teacher"), hub.load("tiny-student")
     assert teacher.meta["command"] == "make reproduce" and student.meta["steps_trained"] > 0
-    assert sum(p.stat().st_size for p in hub.SHIPPED.values()) < 20 * 2 ** 20
+    assert all(p.stat().st_size <= 7 * 10 ** 6 for p in hub.SHIPPED.values())  # ≤ 7 MB each
     untrained = SRModel(type(teacher.network)(teacher.network.config).eval(), teacher.process, "teacher", 4)
     samplers = {"bicubic": (bicubic_sampler, 0), "untrained": (one_step_sampler(untrained.network, teacher.process, 0), 1),
                 "teacher": (teacher_sampler(teacher.network, teacher.process), 15),
@@ -105,3 +105,12 @@ def test_shipped_checkpoints_load_and_beat_untrained_baselines():
             assert m[name]["mean_high_frequency_ratio"] > 2 * m[baseline]["mean_high_frequency_ratio"], (name, baseline)
             assert m[name]["mean_lr_fidelity"] > m[baseline]["mean_lr_fidelity"] + 3, (name, baseline)
     assert abs(m["student"]["mean_psnr"] - m["teacher"]["mean_psnr"]) < 1.0  # one step ≈ fifteen
+
+
+def test_a_foreign_state_dict_is_refused_with_a_clear_message(tmp_path):
+    from rsd_mini.errors import UserError
+
+    path = tmp_path / "some_resnet.pt"
+    torch.save({"conv1.weight": torch.zeros(2, 3, 1, 1)}, path)
+    with pytest.raises(UserError, match=r"'.*some_resnet\.pt' is not an rsd_mini checkpoint \(no 'config' entry\)"):
+        rsd_mini.load(path)

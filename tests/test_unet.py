@@ -153,7 +153,8 @@ def test_upsample_at_low_resolution_is_nearest_then_conv(size):
     x = torch.randn(2, 16, *size, requires_grad=True)
     reference_x = x.detach().clone().requires_grad_()
     out = up(x)
-    reference = up.conv(torch.nn.functional.interpolate(reference_x, scale_factor=2, mode="nearest"))
+    upsampled = torch.nn.functional.interpolate(reference_x, scale_factor=2, mode="nearest")
+    reference = up.conv(upsampled)
     assert out.shape == reference.shape == (2, 16, 2 * size[0], 2 * size[1])
     assert _relative_error(out, reference) < 1e-5
     grad = torch.randn_like(out)

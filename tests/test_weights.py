@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsd_mini.fullscale import weights
+from rsd_mini.fullscale import weights, weights_command
 from rsd_mini.fullscale.official import official_state_dict, unet_config_from_official
 from rsd_mini.unet import SwinUNet
 from rsd_mini.fullscale.weights import (REGISTRY, DownloadError, WeightSpec, WeightsIntegrityError,
@@ -326,8 +326,8 @@ def test_spec_params_are_read_only():
 # ----------------------------------------------------------------------------- command line
 def run_cli(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    weights.add_weights_arguments(parser)
-    return weights.run_weights(parser.parse_args(argv))
+    weights_command.add_weights_arguments(parser)
+    return weights_command.run_weights(parser.parse_args(argv))
 
 
 #: A small VQ autoencoder (the official layout at a fraction of the width), for content checks.

@@ -103,7 +103,7 @@ def _upload(name, content):
             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)}
 
 
-def test_upload_runs_every_method_on_the_image_tiled():
+def test_upload_replaces_the_image_and_reruns_every_method():
     teacher, student = _model("teacher"), _model("student")
     box = widgets.comparison_widget(torch.rand(1, 3, 8, 8) * 2 - 1, None, teacher, student, upload=True,
                                     max_side=24)

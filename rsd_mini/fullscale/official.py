@@ -9,6 +9,7 @@ missing, unexpected and mis-shaped keys.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 
@@ -196,3 +197,42 @@ def load_official_model(name: str, weights_dir: str | PathLike | None = None, de
     return LatentSR(network.to(device).eval().requires_grad_(False), ResShift(**spec.diffusion), spec.inference,
                     noise_channels=spec.noise_channels, meta=dict(name=spec.name, file=str(source)),
                     autoencoder=autoencoder)
+
+
+def check_contents(spec: weights.WeightSpec, path: Path) -> int:
+    """Raise :class:`WeightsIntegrityError` unless ``path`` opens with
+    ``torch.load(weights_only=True)`` as a state dict with exactly the tensor names and shapes of
+    ``spec``'s network (built on the meta device from ``spec.params``, so it costs no memory);
+    returns the number of tensors. Catches junk saved under an official name, which a size and
+    digest check cannot when the publisher gives neither."""
+    try:
+        state, _ = read_state_dict(path)
+    except (ValueError, TypeError) as error:
+        cause = error.__cause__ or error
+        first = (str(cause).strip().splitlines() or [""])[0][:120]
+        raise weights.WeightsIntegrityError(f"{path}: not a torch checkpoint that opens with weights_only=True "
+                                    f"({type(cause).__name__}: {first}); download it again: python -m "
+                                    f"rsd_mini weights download {spec.name}") from error
+    with torch.device("meta"):
+        expected = {key: tuple(value.shape) for key, value in _network(spec).state_dict().items()}
+    # The derived relative_position_index buffers are in official files but not in our state dicts.
+    derived = {key for key in state if key not in expected and key.endswith("relative_position_index")}
+    found = {key: tuple(getattr(value, "shape", ("not a tensor",))) for key, value in state.items()
+             if key not in derived}
+    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    mis_shaped = [(k, found[k], expected[k]) for k in sorted(set(found) & set(expected)) if found[k] != expected[k]]
+    if missing or unexpected or mis_shaped:
+        error = CheckpointMismatchError(str(path), missing, unexpected, mis_shaped)
+        head, *parts = [line.strip() for line in str(error).splitlines()]
+        summary = f"{head} {'; '.join(parts)}"
+        raise weights.WeightsIntegrityError(f"{summary} (not the {spec.name} weights?); download it again: python -m "
+                                    f"rsd_mini weights download {spec.name}")
+    return len(found)
+
+
+def _network(spec: weights.WeightSpec) -> nn.Module:
+    """The network ``spec``'s file holds, built from its official ``params``."""
+    if spec.kind == "autoencoder":
+        return VQAutoencoder(VQConfig.from_official(spec.params))
+    config = unet_config_from_official(spec.params)  # + the RSD student's noise inputs
+    return SwinUNet(replace(config, in_channels=config.in_channels + spec.noise_channels))

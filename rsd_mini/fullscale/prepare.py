@@ -29,18 +29,19 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
-from torch import Tensor
 from tqdm.auto import tqdm
 
 from rsd_mini.checkpoint import write_bytes_atomic
-from rsd_mini.data import load_image
 from rsd_mini.paths import user_folder
-from rsd_mini.degradations import Degradation
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# torch, kornia and the image pipeline are imported inside the functions that prepare images, so
+# that `python -m rsd_mini data list | check` start instantly (issue #13).
 
 __all__ = [
     "MANIFEST_DIR",
@@ -380,6 +381,8 @@ def _remove_stale_temporaries(*folders: Path) -> None:
 
 def _png_bytes(image: Tensor) -> bytes:
     """(3, H, W) in [0, 1] -> 8-bit PNG, rounded as the official ``tensor2img`` (x 255, round)."""
+    import torch
+
     array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -417,7 +420,10 @@ def imagenet_test_gt(image: Tensor, size: int = IMAGENET_TEST_SIZE) -> Tensor:
     pixel centres and no antialiasing (cv2 ``INTER_LINEAR``; agrees to ~3e-5) unless the shorter
     side is already ``size``; the crop starts at ``(H' - size) // 2, (W' - size) // 2``.
     """
-    if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3:
+    import torch
+    import torch.nn.functional as F
+
+    if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"image: expected a (3, H, W) tensor, got {getattr(image, 'shape', type(image).__name__)}")
     height, width = image.shape[-2:]
     factor = size / min(height, width)
@@ -499,6 +505,11 @@ def prepare_imagenet_test(imagenet_val_dir: str | os.PathLike, out_dir: str | os
     gt_dir, lq_dir = out_dir / "gt", out_dir / "lq"
     _remove_stale_temporaries(gt_dir, lq_dir)
     _write_selection(out_dir, chosen, imagenet_val_dir, seed)
+    import torch
+
+    from rsd_mini.data import load_image
+    from rsd_mini.degradations import Degradation
+
     degradation = Degradation(IMAGENET_TEST_DEGRADATION)
     written = 0
     for index, path in enumerate(tqdm(chosen, desc="imagenet-test", disable=not progress)):

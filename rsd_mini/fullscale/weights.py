@@ -23,7 +23,6 @@ The command line (``python -m rsd_mini weights list|download|verify``) is
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import json
@@ -317,57 +316,6 @@ def _check_file(spec: WeightSpec, path: Path, directory: Path) -> str | None:
     return actual
 
 
-def check_contents(spec: WeightSpec, path: Path) -> int:
-    """Raise :class:`WeightsIntegrityError` unless ``path`` opens with
-    ``torch.load(weights_only=True)`` as a state dict with exactly the tensor names and shapes of
-    ``spec``'s network (built on the meta device from ``spec.params``, so it costs no memory);
-    returns the number of tensors. Catches junk saved under an official name, which a size and
-    digest check cannot when the publisher gives neither."""
-    import torch
-
-    from rsd_mini.fullscale import official
-
-    try:
-        state, _ = official.read_state_dict(path)
-    except (ValueError, TypeError) as error:
-        cause = error.__cause__ or error
-        first = (str(cause).strip().splitlines() or [""])[0][:120]
-        raise WeightsIntegrityError(f"{path}: not a torch checkpoint that opens with weights_only=True "
-                                    f"({type(cause).__name__}: {first}); download it again: python -m "
-                                    f"rsd_mini weights download {spec.name}") from error
-    with torch.device("meta"):
-        expected = {key: tuple(value.shape) for key, value in _network(spec).state_dict().items()}
-    # The derived relative_position_index buffers are in official files but not in our state dicts.
-    derived = {key for key in state if key not in expected and key.endswith("relative_position_index")}
-    found = {key: tuple(getattr(value, "shape", ("not a tensor",))) for key, value in state.items()
-             if key not in derived}
-    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
-    mis_shaped = [(k, found[k], expected[k]) for k in sorted(set(found) & set(expected)) if found[k] != expected[k]]
-    if missing or unexpected or mis_shaped:
-        error = official.CheckpointMismatchError(str(path), missing, unexpected, mis_shaped)
-        head, *parts = [line.strip() for line in str(error).splitlines()]
-        summary = f"{head} {'; '.join(parts)}"
-        raise WeightsIntegrityError(f"{summary} (not the {spec.name} weights?); download it again: python -m "
-                                    f"rsd_mini weights download {spec.name}")
-    return len(found)
-
-
-def _network(spec: WeightSpec):
-    """The network ``spec``'s file holds, built from its official ``params``."""
-    from rsd_mini.fullscale import official
-
-    if spec.kind == "autoencoder":
-        from rsd_mini.fullscale.autoencoder import VQAutoencoder, VQConfig
-
-        return VQAutoencoder(VQConfig.from_official(spec.params))
-    from dataclasses import replace
-
-    from rsd_mini.unet import SwinUNet
-
-    config = official.unet_config_from_official(spec.params)  # + the RSD student's noise inputs
-    return SwinUNet(replace(config, in_channels=config.in_channels + spec.noise_channels))
-
-
 def locate(name: str | WeightSpec, weights_dir: str | os.PathLike | None = None,
            verify: bool = True) -> Path | None:
     """The file of ``name`` in the weights folder, or ``None`` if absent; never uses the network.
@@ -530,89 +478,3 @@ def _show_progress(filename: str, received: int, total: int | None, end: str = "
     if total:
         done += f" / {total / 1e6:.1f} MB ({100 * received / total:3.0f}%)"
     print(f"\r{filename}: {done}", end=end, file=sys.stderr, flush=True)
-
-
-# ----------------------------------------------------------------------------- command line
-def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
-    """``weights list``, ``weights download NAME...`` and ``weights verify [NAME...]``, each
-    with ``--weights-dir``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--weights-dir", metavar="DIR", default=None,
-                        help=f"weights folder (default: ${ENV_VAR}, else ~/.cache/rsd-mini/weights)")
-    actions = parser.add_subparsers(dest="weights_action", metavar="ACTION", required=True)
-    actions.add_parser("list", parents=[common], help="the registry: name, present/absent, size, licence")
-    fetch = actions.add_parser("download", parents=[common], help="download, verify and place files")
-    fetch.add_argument("names", nargs="+", metavar="NAME", help=f"one of {', '.join(REGISTRY)}")
-    fetch.add_argument("--timeout", type=float, default=60, help="seconds per socket operation")
-    fetch.add_argument("--quiet", action="store_true", help="no progress display")
-    check = actions.add_parser("verify", parents=[common], help="check sizes and sha256 of present files")
-    check.add_argument("names", nargs="*", metavar="NAME", help="default: every present file")
-
-
-def run_weights(args: argparse.Namespace) -> int:
-    """Run the ``weights`` command parsed by :func:`add_weights_arguments`; 0 on success."""
-    run = {"list": _list_weights, "download": _download_weights, "verify": _verify_weights}
-    try:
-        for name in getattr(args, "names", []):
-            get_spec(name)
-    except ValueError as error:
-        print(f"rsd_mini weights: error: {error}", file=sys.stderr)
-        return 2
-    return run[args.weights_action](args)
-
-
-def _human_size(size: int | None) -> str:
-    return "?" if size is None else f"{size / 1e6:.1f} MB"
-
-
-def _list_weights(args: argparse.Namespace) -> int:
-    directory = _resolve_dir(args.weights_dir)
-    print(f"weights folder: {directory}")
-    rows = [("name", "status", "size", "licence")]
-    for spec in REGISTRY.values():
-        path = directory / spec.filename
-        present = path.is_file()
-        size = path.stat().st_size if present else spec.size
-        rows.append((spec.name, "present" if present else "absent", _human_size(size), spec.licence))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
-    return 0
-
-
-def _download_weights(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    failed = 0
-    for name in args.names:
-        try:
-            print(f"{name}: {download(name, args.weights_dir, not args.quiet, args.timeout)}")
-        except (DownloadError, WeightsIntegrityError) as error:
-            print(f"{name}: error: {error}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
-
-
-def _verify_weights(args: argparse.Namespace) -> int:
-    directory = _resolve_dir(args.weights_dir)
-    names = args.names or [s.name for s in REGISTRY.values() if (directory / s.filename).is_file()]
-    if not names:
-        print(f"no weights in {directory}")
-    failed = 0
-    for name in names:
-        spec = REGISTRY[name]
-        path = directory / spec.filename
-        if not path.is_file():
-            print(f"{name}: absent ({path})")
-            failed += 1
-            continue
-        try:
-            digest = _check_file(spec, path, directory)
-            tensors = check_contents(spec, path)
-        except WeightsIntegrityError as error:
-            print(f"{name}: MISMATCH: {error}")
-            failed += 1
-            continue
-        contents = f"{tensors} tensors of the {spec.kind} as expected"
-        print(f"{name}: ok (sha256 {digest}; {contents})" if digest else
-              f"{name}: unverified (no published or recorded checksum; sha256 {sha256_of(path)}; {contents})")
-    return 1 if failed else 0
