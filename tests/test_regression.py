@@ -9,6 +9,7 @@ from rsd_mini.config import apply_overrides, load_config
 from rsd_mini.distill import one_step_sample
 from rsd_mini.regression import RegressionTrainer
 from rsd_mini.unet import SwinUNet
+from conftest import split_run_resumes_exactly
 
 SMALL = ["data.crop_size=32", "unet.image_size=32", "unet.channel_mult=[1,2]", "unet.num_res_blocks=[1,1]",
          "unet.attention_resolutions=[8]", "train.batch_size=2", "train.microbatch=1", "train.log_every=1"]
@@ -51,14 +52,7 @@ def test_training_lowers_the_loss_on_a_fixed_batch(tmp_path):
 
 
 def test_two_iterations_resume_exactly(tmp_path):
-    straight = _trainer(tmp_path, "train.iterations=2", name="straight")
-    straight.fit(progress=False)
-    _trainer(tmp_path, "train.iterations=2", name="split").fit(progress=False, max_steps=1)
-    resumed = _trainer(tmp_path, "train.iterations=2", name="split")
-    resumed.fit(progress=False)
-    assert resumed.step == 2
-    for key, value in straight.ema_model.state_dict().items():
-        assert torch.equal(value, resumed.ema_model.state_dict()[key]), key
+    straight, resumed = split_run_resumes_exactly(lambda name: _trainer(tmp_path, "train.iterations=2", name=name))
     row = json.loads((tmp_path / "split" / "log.jsonl").read_text().splitlines()[-1])
     assert row["step"] == 2 and {"loss", "grad_norm", "lr"} <= row.keys()
 

@@ -13,6 +13,7 @@ from rsd_mini.degradations import bicubic_upsample
 from rsd_mini.diffusion import ResShift
 from rsd_mini.distill import one_step_sample
 from rsd_mini.unet import SwinUNet, unet_preset
+from conftest import split_run_resumes_exactly
 
 SMALL = ["data.crop_size=32", "unet.image_size=32", "unet.channel_mult=[1,2]", "unet.num_res_blocks=[1,1]",
          "unet.attention_resolutions=[8]", "train.batch_size=2", "train.microbatch=1", "train.log_every=1"]
@@ -189,16 +190,7 @@ def test_student_starts_as_the_teacher_and_only_it_is_trained(tmp_path):
 
 
 def test_two_iterations_resume_exactly(tmp_path):
-    straight = _trainer(tmp_path, "train.iterations=2", name="straight")
-    straight.fit(progress=False)
-    _trainer(tmp_path, "train.iterations=2", name="split").fit(progress=False, max_steps=1)
-    resumed = _trainer(tmp_path, "train.iterations=2", name="split")
-    resumed.fit(progress=False)
-    assert resumed.step == 2
-    for key, value in straight.ema_model.state_dict().items():
-        assert torch.equal(value, resumed.ema_model.state_dict()[key]), key
-    for key, value in straight.model.state_dict().items():
-        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    straight, resumed = split_run_resumes_exactly(lambda name: _trainer(tmp_path, "train.iterations=2", name=name))
     model = rsd_mini.load(resumed.checkpoint_path)  # a run's last.pt: its EMA weights, one call
     assert model.kind == "one-step" and model.nfe == 1 and model.noise_channels == 0
     lq = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
