@@ -62,26 +62,6 @@ class OneStepTrainer(TeacherTrainer):
         """Per-sample terms of the objective on one microbatch; ``loss`` is the one trained."""
         raise NotImplementedError
 
-    def train_step(self, batch: dict[str, Tensor], index: int) -> dict[str, float]:
-        """One AdamW update on global batch ``index``: the batch mean of :meth:`losses` (each
-        term logged), accumulated over microbatches, then the scheduler and the EMA."""
-        self.optimizer.zero_grad(set_to_none=True)
-        totals: dict[str, float] = {}
-        size = self.shard_size(batch)
-        for piece, generator in self.microbatches(batch, index):
-            x0, y, lq = self.training_triple(piece)
-            with self.autocast():
-                terms = self.losses(x0, y, lq, generator)
-            self.scaler.scale(terms["loss"].float().sum() / size).backward()
-            for key, value in terms.items():
-                totals[key] = totals.get(key, 0.0) + float(value.detach().float().sum()) / size
-        self._check_finite(torch.tensor(totals["loss"]))
-        lr = self.optimizer.param_groups[0]["lr"]
-        grad_norm = self.optimizer_step(self.optimizer, self.scaler)
-        self.scheduler.step()
-        self.ema.update_parameters(self.model)
-        return dict(totals, grad_norm=float(grad_norm), lr=lr)
-
     def sample(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:
         """One call of the EMA student at t = T from the prior (RSD_SPEC §4c)."""
         return one_step_sample(self.diffusion, self.ema_model, y, lq, self.noise_channels, generator, self.latent)

@@ -450,31 +450,36 @@ class TeacherTrainer(TrainingRun):
         self.model.train()
         return self.train_step(batch, self.step)
 
-    def train_step(self, batch: dict[str, Tensor], index: int) -> dict[str, float]:
-        """One AdamW update on global batch number ``index``; returns the mean loss, the
-        gradient norm before clipping and the learning rate of this update.
+    def losses(self, x0: Tensor, y: Tensor, lq: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        """Per-sample loss terms of one microbatch; ``"loss"`` is what is minimised: here the
+        x₀ MSE (weight 1, RSD_SPEC §1), t and ε drawn from ``generator``. One-step trainers
+        (:mod:`rsd_mini.regression`, :mod:`rsd_mini.sinsr`) override it."""
+        return {"loss": self.diffusion.training_loss(self.model, x0, y, lq=lq, generator=generator,
+                                                     latent=self.latent)}
 
-        The loss is the per-sample x₀ MSE (weight 1, RSD_SPEC §1) averaged over the batch, its
-        gradient accumulated over microbatches (and averaged over data-parallel processes); t
-        and ε come from the generators of :meth:`microbatches`.
+    def train_step(self, batch: dict[str, Tensor], index: int) -> dict[str, float]:
+        """One AdamW update on global batch number ``index``; returns the batch mean of each
+        term of :meth:`losses`, the gradient norm before clipping and the learning rate.
+
+        The gradient of the mean ``"loss"`` is accumulated over microbatches (and averaged over
+        data-parallel processes); the generators come from :meth:`microbatches`.
         """
         self.optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=self.device)
+        totals: dict[str, Tensor] = {}
         size = self.shard_size(batch)
         for piece, generator in self.microbatches(batch, index):
             x0, y, lq = self.training_triple(piece)
             with self.autocast():
-                losses = self.diffusion.training_loss(self.model, x0, y, lq=lq, generator=generator,
-                                                      latent=self.latent)
-            loss = losses.float().sum() / size
-            self.scaler.scale(loss).backward()
-            total += loss.detach()
-        self._check_finite(total)
+                terms = self.losses(x0, y, lq, generator)
+            self.scaler.scale(terms["loss"].float().sum() / size).backward()
+            for key, value in terms.items():
+                totals[key] = totals.get(key, 0) + value.detach().float().sum() / size
+        self._check_finite(totals["loss"])
         lr = self.optimizer.param_groups[0]["lr"]
         grad_norm = self.optimizer_step(self.optimizer, self.scaler)
         self.scheduler.step()
         self.ema.update_parameters(self.model)
-        return dict(loss=float(total), grad_norm=float(grad_norm), lr=lr)
+        return dict({key: float(value) for key, value in totals.items()}, grad_norm=float(grad_norm), lr=lr)
 
     # ----------------------------------------------------------------- validation
     def sample(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:
