@@ -68,9 +68,10 @@ SEED = 0
 N_VAL = 8 if FAST else 32  # of the 32 held-out crops; fast mode: the first 8 (runtime, see above)
 ROOT = Path(rsd_mini.__file__).resolve().parents[1]
 RECORDED = json.loads((ROOT / "figures" / "tiny_metrics.json").read_text())  # the README's table, 32 crops
-teacher, student = load("tiny-teacher"), load("tiny-student")
+teacher, student, sinsr = load("tiny-teacher"), load("tiny-student"), load("tiny-sinsr")
 print(f"rsd-mini {rsd_mini.__version__} | mode: {'fast' if FAST else 'full'} | teacher: "
-      f"{teacher.meta['steps_trained']} updates | student: {student.meta['steps_trained']} iterations")
+      f"{teacher.meta['steps_trained']} updates | student: {student.meta['steps_trained']} iterations | "
+      f"SinSR: {sinsr.meta['steps_trained']} iterations")
 
 # %% [markdown]
 # ## 1. What the shipped files record
@@ -79,11 +80,12 @@ print(f"rsd-mini {rsd_mini.__version__} | mode: {'fast' if FAST else 'full'} | t
 # command, the seed, the training time and the held-out metrics of that run.
 
 # %%
-for name, model in (("tiny-teacher", teacher), ("tiny-student", student)):
+for name, model in (("tiny-teacher", teacher), ("tiny-student", student), ("tiny-sinsr", sinsr)):
     meta = model.meta
     print(f"{name}: `{meta['command']}`, seed {meta['seed']}, {meta['train_seconds']:.0f} s of training, "
           f"PSNR {meta['metrics']['mean_psnr']:.2f} dB (bicubic {meta['bicubic']['mean_psnr']:.2f} dB)")
 assert teacher.kind == "teacher" and teacher.nfe == 15 and student.kind == "student" and student.nfe == 1
+assert sinsr.nfe == 1 and sinsr.noise_channels == 0  # SinSR distils the deterministic sampler: no noise channel
 
 # %% [markdown]
 # ## 2. Metrics
@@ -142,7 +144,9 @@ def timed(fn):
 # the same teacher with the same preset; the "regression" row is the teacher's own one-call
 # prediction $f^*(x_T)$, the minimum-MSE estimate a regression student converges to. The last
 # column repeats the README's number for the same method on all 32 crops (`figures/tiny_metrics.json`;
-# the RSD student's from its own shipped file), where there is one.
+# the RSD student's from its own shipped file), where there is one. The SinSR row is the shipped
+# `tiny-sinsr`: SinSR's losses (RSD_SPEC §3) teach it the teacher's *deterministic* sampler, one
+# fixed image per noise $x_T$, where RSD matches the teacher's stochastic one.
 #
 # **Reading the VSD row in fast mode.** Two iterations of batch 2 (one iteration costs about
 # 2 s of CPU here) leave the VSD student near where every student starts, the teacher's blurry
@@ -170,6 +174,7 @@ for calls in (1, 4, 15):
 methods["regression (f*(x_T))"] = methods.pop("teacher, 1 call")
 VSD_NAME = f"VSD student ({vsd_run.step} it.)"
 methods[VSD_NAME] = (lambda: vsd.sr(lq, torch.Generator().manual_seed(SEED)), 1)
+methods["SinSR student"] = (lambda: sinsr.sr(lq, torch.Generator().manual_seed(SEED)), 1)
 methods["RSD student"] = (lambda: student.sr(lq, torch.Generator().manual_seed(SEED)), 1)
 table, outputs = {}, {}
 with torch.no_grad():
@@ -178,7 +183,8 @@ with torch.no_grad():
         table[name] = dict(score(outputs[name]), nfe=nfe, ms=1000 * seconds)
 table["ground truth"] = dict(score(hr), nfe=0, ms=0.0)
 recorded = {"bicubic": RECORDED["methods"]["bicubic"], "teacher, 15 calls": RECORDED["methods"]["teacher"],
-            "regression (f*(x_T))": RECORDED["methods"]["teacher_1step"], "RSD student": student.meta["metrics"]}
+            "regression (f*(x_T))": RECORDED["methods"]["teacher_1step"], "RSD student": student.meta["metrics"],
+            "SinSR student": sinsr.meta["metrics"]}
 print(f"{'method':>24} {'PSNR':>6} {'SSIM':>6} {'LR-fid':>7} {'HF':>6} {'NFE':>4} {'ms/img':>7}   PSNR / HF, 32 crops (README)")
 for name, row in table.items():
     quality = "     —      —" if name == "ground truth" else f"{row['psnr']:6.2f} {row['ssim']:6.3f}"
@@ -243,25 +249,26 @@ print({k: round(v, 4) for k, v in spread.items()})
 assert all(v > 0 for v in spread.values())
 
 # %% [markdown]
-# ## 6. Try it: teacher against student
+# ## 6. Try it: teacher against student (and SinSR)
 #
-# Swipe between any two methods, zoom, redraw the stochastic outputs with a new seed, change the
+# The shipped `tiny-sinsr` (SinSR's three losses from the same teacher, one call) is one more
+# method in the list. Swipe between any two methods, zoom, redraw the stochastic outputs with a new seed, change the
 # number of teacher calls; the wall time of each method is shown. The static figure after it is
 # the same comparison at seed 0: the whole crop in the top row, the central 35 % of it enlarged
 # (nearest neighbour, so single pixels show) in the bottom row.
 
 # %%
 crop = 0
-display(widgets.comparison_widget(lq[crop:crop + 1], hr[crop:crop + 1], teacher, student))
+display(widgets.comparison_widget(lq[crop:crop + 1], hr[crop:crop + 1], teacher, student, others={"SinSR": sinsr}))
 
 # %%
 ZOOM = 0.35  # share of the crop's side shown enlarged in the bottom row
 fig = widgets.comparison_figure(widgets.run_comparison(lq[crop:crop + 1], hr[crop:crop + 1], teacher, student,
-                                                       seed=SEED), size=ZOOM)
+                                                       seed=SEED, others={"SinSR": sinsr}), size=ZOOM)
 columns = len(fig.axes) // 2
 for ax, label in ((fig.axes[0], f"crop {crop}, {hr.shape[-1]}²"), (fig.axes[columns], f"centre {ZOOM:.0%}, enlarged")):
     ax.text(-0.06, 0.5, label, transform=ax.transAxes, rotation=90, ha="right", va="center", fontsize=9)
-fig.suptitle(f"Shipped tiny-teacher against tiny-student, seed {SEED}", fontsize=10)
+fig.suptitle(f"Shipped tiny-teacher against tiny-student and tiny-sinsr, seed {SEED}", fontsize=10)
 fig
 
 # %% [markdown]
@@ -313,13 +320,13 @@ def sliced_w2_inline(a, b, directions, patch=4):  # a, b: (S, B, 3, H, W)
 with torch.no_grad():
     sets = {name: torch.stack([model.sr(lq[:2], torch.Generator().manual_seed(seed)) for seed in seeds])
             for name, model, seeds in (("teacher", teacher, range(100, 104)), ("teacher, floor", teacher, range(200, 204)),
-                                       ("RSD student", student, range(4)))}
+                                       ("RSD student", student, range(4)), ("SinSR student", sinsr, range(4)))}
     sets["teacher, one call"] = torch.stack([teacher.sr(lq[:2], torch.Generator().manual_seed(s), calls=1)
                                               for s in range(4)])
 directions = metrics.patch_directions(4, 64, torch.Generator().manual_seed(0))
 torch.testing.assert_close(sliced_w2_inline(sets["RSD student"], sets["teacher"], directions),
                            metrics.patch_sliced_wasserstein(sets["RSD student"], sets["teacher"], directions))
-for name in ("RSD student", "teacher, one call"):
+for name in ("RSD student", "SinSR student", "teacher, one call"):
     d = metrics.conditional_distance(sets[name], sets["teacher"], sets["teacher, floor"], torch.Generator().manual_seed(0))
     print(f"{name:>18}: patch distance {d['patch_distance']:.4f} (floor {d['patch_floor']:.4f}, ratio "
           f"{d['patch_ratio']:.2f}), spread {d['spread_distance']:.4f} (floor {d['spread_floor']:.4f}), "

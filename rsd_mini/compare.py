@@ -16,10 +16,14 @@ Methods (all from the shipped ``tiny-teacher``, on the same data and batches):
 * ``regression`` (MSE to the ground truth: lands on the conditional mean) and ``sinsr``
   (SinSR's losses: lands on the teacher's deterministic ODE map).
 
-The budget is the same number of student updates (``--iterations``) on batches of the same size;
-RSD-family methods also take K fake updates per student update, so their wall time is larger,
-and the table reports each method's training seconds beside it (neither network evaluations nor
-wall time are matched).
+The budget is matched in network passes: each method trains for its preset's length, and the
+presets are sized so that every method makes about 2,400 forward or backward passes of the tiny
+network on batches of 8 (``rsd-tiny``: 200 iterations of 12 passes; ``sinsr-tiny``: 110 of 22;
+``regression-tiny``: 1,200 of 2; see :mod:`rsd_mini.config` and :data:`PASSES_PER_ITERATION`;
+the variants of ``rsd-tiny`` keep its 200 iterations, so VSD makes 2,000 and the GAN head adds
+partial passes that are not counted). Wall time is not matched; the table
+reports each method's training seconds beside it. ``--iterations N`` overrides every method's
+length with the same N student updates (for smoke tests and budget sweeps).
 """
 
 from __future__ import annotations
@@ -49,9 +53,14 @@ TEACHER = Path(__file__).resolve().parent.parent / TEACHER_NAME
 #: Seeds of the teacher's reference and floor sets; models draw seeds 0..S−1 (never shared, so a
 #: model's noise is not coupled to the reference's).
 REFERENCE_SEED, FLOOR_SEED = 10_000, 20_000
-#: The default budget: student updates per method (the previous rsd-tiny length; about an hour
-#: for all methods on 2 idle CPU cores, estimated, not measured).
-DEFAULT_ITERATIONS = 200
+#: Network passes (forward or backward, each counted once) of one iteration of each method, for
+#: the budget column (:mod:`rsd_mini.config` sizes the presets with them). RSD, K = 2: per fake
+#: step a student forward and a fake forward and backward, then a student step with student,
+#: teacher and fake forwards and backwards through all three (7 + 5). VSD's stop-gradients leave
+#: one backward in the student step (7 + 3). SinSR: 15 teacher calls for the target, 4 student
+#: forwards and 3 backwards. The GAN head's partial passes (the fake's encoder on real and
+#: generated images) are not counted: ``None``.
+PASSES_PER_ITERATION = {"rsd": 12, "rsd_n4": 12, "vsd": 10, "rsd_gan": None, "regression": 2, "sinsr": 22}
 
 
 @dataclass(frozen=True)
@@ -205,13 +214,15 @@ def method_metrics(samples: Tensor, seconds: float, nfe: int, batch: dict[str, T
 def markdown_table(results: dict, labels: dict[str, str]) -> str:
     """The method table of ``compare.md``."""
     head = ("| method | NFE | PSNR (dB) | SSIM | LR fidelity (dB) | HF share | diversity | "
-            "patch distance to teacher (floor) | ratio | s / image | training s |")
-    lines = [head, "|" + "---|" * 11]
+            "patch distance to teacher (floor) | ratio | s / image | training s | updates | network passes |")
+    lines = [head, "|" + "---|" * 13]
     for name, m in results.items():
+        passes = m.get("network_passes")
         lines.append(f"| {labels[name]} | {m['nfe']} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['lr_fidelity']:.1f} | "
                      f"{m['high_frequency_ratio']:.4f} | {m['diversity']:.4f} | {m['patch_distance']:.4f} "
                      f"({m['patch_floor']:.4f}) | {m['patch_ratio']:.2f} | {m['seconds_per_image']:.4f} | "
-                     f"{m.get('train_seconds', 0):.0f} |")
+                     f"{m.get('train_seconds', 0):.0f} | {m.get('steps_trained', '—')} | "
+                     f"{'—' if passes is None else passes} |")
     return "\n".join(lines) + "\n"
 
 
@@ -248,7 +259,7 @@ def sample_grid(samples: dict[str, Tensor], labels: dict[str, str], count: int =
     return viz.image_grid(rows, titles=titles, row_titles=[labels[n] for n in samples], size=1.6)
 
 
-def run(out: Path, methods: list[str], iterations: int, every: int, seeds: int,
+def run(out: Path, methods: list[str], iterations: int | None, every: int, seeds: int,
         val_images: int | None, figures: Path | None = None, progress: bool = False) -> dict:
     """Train what is missing, evaluate every method, write the outputs; returns compare.json's
     content."""
@@ -277,8 +288,10 @@ def run(out: Path, methods: list[str], iterations: int, every: int, seeds: int,
         trainer = build_trainer(name, out, iterations, teacher.network)
         curves[name] = train_with_curve(trainer, probe, every, progress)
         samples[name], seconds = draw_seeds(trained_sampler(trainer), y, model_seeds)
+        passes = PASSES_PER_ITERATION[name]
         results[name] = dict(method_metrics(samples[name], seconds, 1, batch, scale, reference),
-                             train_seconds=round(trainer.seconds, 1), steps_trained=trainer.step)
+                             train_seconds=round(trainer.seconds, 1), steps_trained=trainer.step,
+                             network_passes=passes * trainer.step if passes else None)
     baselines = {"teacher": (reference["floor"], reference["seconds_per_image"], teacher.process.steps),
                  "teacher_1step": (*draw_seeds(one_step_sampler(teacher.network, teacher.process, 0), y,
                                                model_seeds), 1),
@@ -288,9 +301,10 @@ def run(out: Path, methods: list[str], iterations: int, every: int, seeds: int,
         results[name] = method_metrics(images, seconds, nfe, batch, scale, reference)
     labels = {**{n: m.label for n, m in METHODS.items()}, **BASELINES}
     order = [n for n in ("teacher", *methods, "teacher_1step", "bicubic")]
+    budget = (dict(rule="network passes: each preset's own length", probe_every=every) if iterations is None else
+              dict(rule=f"{iterations} student updates for every method", probe_every=every))
     summary = dict(command="python -m rsd_mini compare", teacher=str(TEACHER.name), num_images=len(y), seeds=seeds,
-                   budget=dict(student_updates=iterations, probe_every=every,
-                               note="same student updates and batch size; wall time differs (training s)"),
+                   budget=budget,
                    methods={n: results[n] for n in order}, curves=curves,
                    total_seconds=round(time.perf_counter() - start, 1))
     _write_outputs(out, summary, {n: samples[n] for n in order}, labels, figures)
@@ -315,8 +329,9 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="tiny", choices=["tiny"], help="the scale (only tiny so far)")
     parser.add_argument("--out", type=Path, default=Path("runs/compare"), help="run folder (resumed)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
-                        help="student updates per method, the same for all (the budget)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="student updates for every method (default: each preset's own length, "
+                             "which matches network passes, about 2,400 per method)")
     parser.add_argument("--every", type=int, default=25, help="updates between distance probes")
     parser.add_argument("--seeds", type=int, default=8, help="seeds S per method and per teacher set")
     parser.add_argument("--val-images", type=int, default=None, help="held-out crops (default all)")

@@ -55,16 +55,19 @@ class Comparison:
 
 
 def run_comparison(lq: Tensor, hr: Tensor | None, teacher: SRModel | None, student: SRModel | None,
-                   seed: int = 0, teacher_calls: int | None = None) -> Comparison:
-    """Bicubic, teacher (``teacher_calls`` of its T steps), student (1 step) and ground truth on
-    one LR image (1, 3, h, w) in [−1, 1] of any size (padded and tiled by
-    :func:`rsd_mini.upscale.upscale`); the same ``seed`` for both stochastic models."""
-    scale = (teacher or student).scale if (teacher or student) else 4
+                   seed: int = 0, teacher_calls: int | None = None,
+                   others: dict[str, SRModel] | None = None) -> Comparison:
+    """Bicubic, teacher (``teacher_calls`` of its T steps), student (1 step), the ``others`` (more
+    models by name, e.g. ``{"SinSR": load("tiny-sinsr")}``, each with all its steps) and ground
+    truth on one LR image (1, 3, h, w) in [−1, 1] of any size (padded and tiled by
+    :func:`rsd_mini.upscale.upscale`); the same ``seed`` for every stochastic model."""
+    scale = next((m.scale for m in (teacher, student, *(others or {}).values()) if m is not None), 4)
     result = Comparison()
     start = time.perf_counter()
     result.images["bicubic"] = bicubic_upsample(lq, scale=scale)
     result.seconds["bicubic"], result.calls["bicubic"] = time.perf_counter() - start, 0
-    for name, model, calls in (("teacher", teacher, teacher_calls), ("student", student, None)):
+    models = [("teacher", teacher, teacher_calls), ("student", student, None)]
+    for name, model, calls in models + [(name, model, None) for name, model in (others or {}).items()]:
         if model is not None:
             start = time.perf_counter()
             result.images[name] = upscale(model, lq, torch.Generator().manual_seed(seed), calls=calls)
@@ -184,9 +187,11 @@ def _set_choices(control, names: list[str], fallback: str) -> None:
 
 
 def comparison_widget(lq: Tensor, hr: Tensor | None, teacher: SRModel | None, student: SRModel | None,
-                      upload: bool = False, max_side: int = DEFAULT_MAX_SIDE, width: int = 384):
+                      upload: bool = False, max_side: int = DEFAULT_MAX_SIDE, width: int = 384,
+                      others: dict[str, SRModel] | None = None):
     """An ipywidgets box: swipe between two methods, zoom, seed button, teacher steps, timings;
-    with ``upload=True`` also a file upload of the user's own image (see :func:`prepare_upload`).
+    ``others`` adds more models by name to the methods (:func:`run_comparison`); with
+    ``upload=True`` also a file upload of the user's own image (see :func:`prepare_upload`).
 
     Each part carries a CSS class (``rsd-full``, ``rsd-detail``, ``rsd-swipe``, ``rsd-steps``,
     ``rsd-new-seed``, ``rsd-timings``, ``rsd-upload``, ``rsd-status``) for browser tests.
@@ -195,9 +200,9 @@ def comparison_widget(lq: Tensor, hr: Tensor | None, teacher: SRModel | None, st
 
     import ipywidgets as widgets
 
-    scale = (teacher or student).scale if (teacher or student) else 4
+    scale = next((m.scale for m in (teacher, student, *(others or {}).values()) if m is not None), 4)
     state = {"seed": 0, "lq": lq, "hr": hr, "note": "", "upload": None, "hold": False,
-             "result": run_comparison(lq, hr, teacher, student)}
+             "result": run_comparison(lq, hr, teacher, student, others=others)}
     methods = list(state["result"].images)
     left = widgets.Dropdown(options=methods, value=methods[0], description="left")
     right = widgets.Dropdown(options=methods, value=methods[min(2, len(methods) - 1)], description="right")
@@ -231,7 +236,8 @@ def comparison_widget(lq: Tensor, hr: Tensor | None, teacher: SRModel | None, st
 
     def recompute(*_):
         status.value = "computing …"
-        state["result"] = run_comparison(state["lq"], state["hr"], teacher, student, state["seed"], steps.value)
+        state["result"] = run_comparison(state["lq"], state["hr"], teacher, student, state["seed"], steps.value,
+                                         others)
         names = list(state["result"].images)
         state["hold"] = True
         _set_choices(left, names, names[0])

@@ -26,6 +26,7 @@ def test_compare_writes_its_table_curves_and_figures(whole):
     teacher, regression = summary["methods"]["teacher"], summary["methods"]["regression"]
     assert teacher["patch_ratio"] == pytest.approx(1.0) and teacher["nfe"] == 15 and regression["nfe"] == 1
     assert summary["methods"]["bicubic"]["diversity"] == 0 and regression["steps_trained"] == 2
+    assert regression["network_passes"] == 2 * 2 and summary["budget"]["rule"] == "2 student updates for every method"
     assert [row["step"] for row in summary["curves"]["regression"]] == [0, 1, 2]
     for name in ("compare.json", "compare.md", "compare_curves.png", "compare_samples.png"):
         assert (root / "figures" / name).read_bytes() == (root / "out" / name).read_bytes()
@@ -73,6 +74,7 @@ def test_compare_rejects_bad_arguments(tmp_path):
     compare.add_compare_arguments(parser)
     args = parser.parse_args(["--methods", "rsd", "sinsr", "--iterations", "3"])
     assert args.methods == ["rsd", "sinsr"] and args.iterations == 3 and args.seeds == 8
+    assert parser.parse_args([]).iterations is None  # default: each preset's own length (matched passes)
 
 
 def _rows(ratios, hf=1.0, div=1.0):

@@ -47,6 +47,19 @@ def test_comparison_runs_every_method_and_times_it():
     assert len(fig.axes) == 8
 
 
+def test_comparison_takes_more_models_by_name():
+    lq = torch.rand(1, 3, 8, 8) * 2 - 1
+    result = widgets.run_comparison(lq, None, _model("teacher"), _model("student"), seed=2, teacher_calls=1,
+                                    others={"SinSR": _model("student")})
+    assert list(result.images) == ["bicubic", "teacher", "student", "SinSR"]
+    assert result.calls["SinSR"] == 1 and "SinSR (1 call)" in result.timings()
+    # the same weights and the same seed as the student: the same image (one seed for all models)
+    assert torch.equal(result.images["SinSR"], result.images["student"])
+    box = widgets.comparison_widget(lq, None, None, _model("student"), others={"SinSR": _model("student")})
+    dropdowns = [part for part in _parts(box) if getattr(part, "description", "") in ("left", "right")]
+    assert all("SinSR" in d.options for d in dropdowns)
+
+
 def _parts(box):
     """Every widget inside ``box``, depth first."""
     for child in getattr(box, "children", ()):
