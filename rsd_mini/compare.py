@@ -5,7 +5,9 @@ resumes what stopped (each method in ``OUT/<method>/``, :class:`rsd_mini.train.T
 probing every ``--every`` updates how far the method's conditional distribution is from the
 teacher's (:func:`rsd_mini.metrics.conditional_distance`, beside its floor), then evaluates
 every method on the held-out crops with S seeds each and writes ``compare.json``,
-``compare.md``, ``compare_curves.png`` and ``compare_samples.png``.
+``compare.md``, ``compare_curves.png`` and ``compare_samples.png``. ``--jobs 2`` trains two
+methods at once in single-threaded processes (what a 2-core machine does best with networks this
+small); the evaluation then runs in the calling process.
 
 Methods (all from the shipped ``tiny-teacher``, on the same data and batches):
 
@@ -30,7 +32,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -259,10 +265,35 @@ def sample_grid(samples: dict[str, Tensor], labels: dict[str, str], count: int =
     return viz.image_grid(rows, titles=titles, row_titles=[labels[n] for n in samples], size=1.6)
 
 
+def train_in_parallel(out: Path, methods: list[str], iterations: int | None, every: int, seeds: int,
+                      val_images: int | None, jobs: int) -> None:
+    """Train (or resume) ``methods`` in up to ``jobs`` processes at once, one thread each
+    (``--train-only``; each one's output in ``out/<method>/train.log``). On a few cores, single-
+    threaded processes side by side use them better than one process with several threads on a
+    network this small. Raises if any of them fails."""
+    def one(name: str) -> int:
+        command = [sys.executable, "-m", "rsd_mini.compare", "--train-only", "--out", str(out), "--methods", name,
+                   "--every", str(every), "--seeds", str(seeds)]
+        command += [] if iterations is None else ["--iterations", str(iterations)]
+        command += [] if val_images is None else ["--val-images", str(val_images)]
+        (out / name).mkdir(parents=True, exist_ok=True)
+        with open(out / name / "train.log", "a") as log:
+            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+
+    with ThreadPoolExecutor(jobs) as pool:
+        codes = dict(zip(methods, pool.map(one, methods)))
+    failed = [name for name, code in codes.items() if code != 0]
+    if failed:
+        raise RuntimeError(f"training {failed} failed: see {out}/<method>/train.log")
+
+
 def run(out: Path, methods: list[str], iterations: int | None, every: int, seeds: int,
-        val_images: int | None, figures: Path | None = None, progress: bool = False) -> dict:
-    """Train what is missing, evaluate every method, write the outputs; returns compare.json's
-    content."""
+        val_images: int | None, figures: Path | None = None, progress: bool = False, jobs: int = 1,
+        train_only: bool = False) -> dict:
+    """Train what is missing (``jobs`` > 1: that many methods at once, :func:`train_in_parallel`),
+    evaluate every method, write the outputs; returns compare.json's content (``train_only``:
+    stop after training, return the curves)."""
     from rsd_mini import hub
 
     start = time.perf_counter()
@@ -279,6 +310,8 @@ def run(out: Path, methods: list[str], iterations: int | None, every: int, seeds
     _, y = pixel_space_pair(batch, scale)
     reference = teacher_reference(teacher, y, seeds, out / "teacher_reference.pt")
     model_seeds = list(range(seeds))
+    if jobs > 1 and len(methods) > 1:  # the reference is cached first: the processes share it
+        train_in_parallel(out, methods, iterations, every, seeds, val_images, jobs)
 
     def probe(trainer) -> dict:
         return distance_to_teacher(draw_seeds(trained_sampler(trainer), y, model_seeds)[0], reference)
@@ -287,11 +320,15 @@ def run(out: Path, methods: list[str], iterations: int | None, every: int, seeds
     for name in methods:
         trainer = build_trainer(name, out, iterations, teacher.network)
         curves[name] = train_with_curve(trainer, probe, every, progress)
+        if train_only:
+            continue
         samples[name], seconds = draw_seeds(trained_sampler(trainer), y, model_seeds)
         passes = PASSES_PER_ITERATION[name]
         results[name] = dict(method_metrics(samples[name], seconds, 1, batch, scale, reference),
                              train_seconds=round(trainer.seconds, 1), steps_trained=trainer.step,
                              network_passes=passes * trainer.step if passes else None)
+    if train_only:
+        return dict(curves=curves)
     baselines = {"teacher": (reference["floor"], reference["seconds_per_image"], teacher.process.steps),
                  "teacher_1step": (*draw_seeds(one_step_sampler(teacher.network, teacher.process, 0), y,
                                                model_seeds), 1),
@@ -336,11 +373,22 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=8, help="seeds S per method and per teacher set")
     parser.add_argument("--val-images", type=int, default=None, help="held-out crops (default all)")
     parser.add_argument("--figures", type=Path, default=None, help="also copy the outputs here (e.g. figures)")
+    parser.add_argument("--jobs", type=_positive, default=1,
+                        help="methods trained at once, one thread each (2 on a 2-core machine); default 1")
+    parser.add_argument("--train-only", action="store_true", help=argparse.SUPPRESS)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return int(text)
 
 
 def run_compare(args: argparse.Namespace) -> int:
     summary = run(args.out, args.methods, args.iterations, args.every, args.seeds, args.val_images, args.figures,
-                  progress=True)
+                  progress=True, jobs=args.jobs, train_only=args.train_only)
+    if args.train_only:
+        return 0
     print(markdown_table(summary["methods"], {**{n: m.label for n, m in METHODS.items()}, **BASELINES}))
     print(f"total {summary['total_seconds']:.0f} s; outputs in {args.out}")
     return 0

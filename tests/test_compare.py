@@ -63,6 +63,20 @@ def test_compare_resumes_an_interrupted_run_exactly(whole, tmp_path, monkeypatch
         torch.testing.assert_close(split_state["ema"][key], value, rtol=0, atol=0)
 
 
+def test_compare_trains_methods_in_parallel_processes(whole, tmp_path):
+    root, summary = whole
+    shutil.copy(root / "out" / "teacher_reference.pt", tmp_path)
+    parallel = compare.run(tmp_path, **dict(SMALL, methods=["regression", "sinsr"]), jobs=2)
+    assert [parallel["methods"][m]["steps_trained"] for m in ("regression", "sinsr")] == [2, 2]
+    assert "regression" in (tmp_path / "regression" / "train.log").read_text()  # its progress went to its log
+
+    def without_wall_time(rows):
+        return [{k: v for k, v in row.items() if k != "train_seconds"} for row in rows]
+
+    # a method trained in its own process is the method trained in this one, update for update
+    assert without_wall_time(parallel["curves"]["regression"]) == without_wall_time(summary["curves"]["regression"])
+
+
 def test_compare_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match=r"methods=\['gan'\]: expected names from"):
         compare.run(tmp_path, ["gan"], 2, 1, 2, 1)
@@ -75,6 +89,9 @@ def test_compare_rejects_bad_arguments(tmp_path):
     args = parser.parse_args(["--methods", "rsd", "sinsr", "--iterations", "3"])
     assert args.methods == ["rsd", "sinsr"] and args.iterations == 3 and args.seeds == 8
     assert parser.parse_args([]).iterations is None  # default: each preset's own length (matched passes)
+    assert parser.parse_args(["--jobs", "2"]).jobs == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--jobs", "0"])
 
 
 def _rows(ratios, hf=1.0, div=1.0):
