@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from rsd_mini import errors
-from rsd_mini.errors import UserError, one_line
+from rsd_mini.errors import UserError, int_at_least, one_line
 
 #: The folder of the preset YAML files (``rsd_mini.config.PRESET_FILES``), read here without torch.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -438,18 +438,6 @@ def shipped_names() -> list[str]:
     return sorted(path.stem.replace("_", "-") for path in SHIPPED_DIR.glob("*.pt"))
 
 
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {text!r}")
-        return value
-    return parse
-
-
 def _checkpoint_argument(parser, required: bool) -> None:
     parser.add_argument("--checkpoint", metavar="CKPT", required=required,
                         help=f"a shipped model ({', '.join(shipped_names())}), an official one from the weights "
@@ -457,14 +445,14 @@ def _checkpoint_argument(parser, required: bool) -> None:
 
 
 def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=_int_at_least(1), metavar="N",
+    parser.add_argument("--steps", type=int_at_least(1), metavar="N",
                         help="teacher network calls, respaced (default: all T); a student makes 1")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed, the same for every image (default 0)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    parser.add_argument("--tile", type=_int_at_least(0), metavar="PX",
+    parser.add_argument("--tile", type=int_at_least(0), metavar="PX",
                         help="tile LR images larger than PX pixels, 0 = never (default: the model's, 512 for the "
                              "official latent models as their sampler, 64 for the tiny ones)")
-    parser.add_argument("--overlap", type=_int_at_least(0), metavar="PX",
+    parser.add_argument("--overlap", type=int_at_least(0), metavar="PX",
                         help="LR pixels shared by neighbouring tiles, averaged (default: the model's, 64 or 16)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -478,8 +466,8 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of HR images with the same names (optional: without it, no PSNR/SSIM)")
     parser.add_argument("--json", required=True, type=Path, metavar="OUT", help="where the metrics go")
     parser.add_argument("--save", type=Path, metavar="DIR", help="also write the outputs as DIR/NAME.png")
-    parser.add_argument("--limit", type=_int_at_least(1), metavar="N", help="only the first N images by name")
-    parser.add_argument("--scale", type=_int_at_least(1), metavar="S", help="bicubic's factor (default 4)")
+    parser.add_argument("--limit", type=int_at_least(1), metavar="N", help="only the first N images by name")
+    parser.add_argument("--scale", type=int_at_least(1), metavar="S", help="bicubic's factor (default 4)")
     parser.add_argument("--perceptual", nargs="+", default=[], metavar="NAME",
                         help="pyiqa metrics too, e.g. lpips musiq (rsd_mini.metrics.PERCEPTUAL); needs pip "
                              "install pyiqa")

@@ -47,6 +47,7 @@ from torch import Tensor
 from rsd_mini import metrics
 from rsd_mini.config import DistillConfig, RegressionRunConfig, SinSRRunConfig, apply_overrides, load_config
 from rsd_mini.distill_train import RSDTrainer
+from rsd_mini.errors import int_at_least
 from rsd_mini.regression import RegressionTrainer
 from rsd_mini.reproduce import Sampler, bicubic_sampler, one_step_sampler, teacher_sampler, validation_batch
 from rsd_mini.sinsr import SinSRTrainer
@@ -373,15 +374,9 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=8, help="seeds S per method and per teacher set")
     parser.add_argument("--val-images", type=int, default=None, help="held-out crops (default all)")
     parser.add_argument("--figures", type=Path, default=None, help="also copy the outputs here (e.g. figures)")
-    parser.add_argument("--jobs", type=_positive, default=1,
+    parser.add_argument("--jobs", type=int_at_least(1), default=1,
                         help="methods trained at once, one thread each (2 on a 2-core machine); default 1")
     parser.add_argument("--train-only", action="store_true", help=argparse.SUPPRESS)
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
-    return int(text)
 
 
 def run_compare(args: argparse.Namespace) -> int:

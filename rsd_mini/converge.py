@@ -23,11 +23,10 @@ import torch
 
 from rsd_mini.compare import (TEACHER, TEACHER_NAME, converge_and_stay, distance_to_teacher, draw_seeds,
                               method_metrics, plot_curves, teacher_reference, train_with_curve)
-from rsd_mini.config import apply_overrides, load_config
-from rsd_mini.distill import add_noise_channels
+from rsd_mini.config import apply_overrides, load_config, to_dict
+from rsd_mini.hub import from_state, load
 from rsd_mini.reproduce import one_step_sampler, validation_batch
 from rsd_mini.train import pixel_space_pair
-from rsd_mini.unet import SwinUNet
 
 
 def train(out: Path, overrides: list[str], every: int, teacher) -> None:
@@ -55,14 +54,13 @@ def measure(run: Path, images: int, seeds: int, teacher) -> dict:
     batch = validation_batch(config, images)
     _, y = pixel_space_pair(batch, config.data.scale)
     reference = teacher_reference(teacher, y, seeds, run.parent / f"teacher_reference_{images}x{seeds}.pt")
-    network = add_noise_channels(SwinUNet(config.unet), config.distill.noise_channels).eval()
     seconds = {row["step"]: row["train_seconds"]
                for row in map(json.loads, (run / "curve.jsonl").read_text().splitlines())}
     rows, samples, per_image = [], None, 0.0
     for path in sorted((run / "snapshots").glob("step_*.pt")):
         step = int(path.stem.split("_")[1])
-        network.load_state_dict({k: v.float() for k, v in torch.load(path, weights_only=True).items()})
-        sampler = one_step_sampler(network, teacher.process, config.distill.noise_channels)
+        student = from_state({"config": to_dict(config), "ema": torch.load(path, weights_only=True)})
+        sampler = one_step_sampler(student.network, teacher.process, student.noise_channels)
         samples, per_image = draw_seeds(sampler, y, list(range(seeds)))
         rows.append(dict(step=step, train_seconds=seconds.get(step), **distance_to_teacher(samples, reference)))
         print(f"step {step}: distance / floor {rows[-1]['patch_ratio']:.3f}", flush=True)
@@ -99,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, default=None, help="also copy the outputs here")
     parser.add_argument("--measure-only", action="store_true", help="skip training; measure the snapshots")
     args = parser.parse_args(argv)
-    from rsd_mini import hub
-
-    teacher = hub.load(TEACHER)
+    teacher = load(TEACHER)
     if not args.measure_only:
         train(args.out, args.overrides, args.every, teacher)
     summary = measure(args.out, args.images, args.seeds, teacher)

@@ -105,3 +105,19 @@ def device(text: str | None, flag: str = "--device") -> str:
         raise UserError(f"argument {flag}: {text!r} asked for, but this machine has {count} CUDA "
                         f"device(s); use cuda:0 to cuda:{count - 1}")
     return text
+
+
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer ≥ ``minimum``, else the usage error "expected an integer
+    ≥ minimum, got 'text'"."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {text!r}")
+        return value
+    return parse
