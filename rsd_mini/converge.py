@@ -7,7 +7,7 @@ keeps the student's EMA weights every ``--every`` updates (float16, ``OUT/snapsh
 measures every snapshot against the teacher on ``--images`` held-out crops with ``--seeds``
 seeds (:func:`rsd_mini.compare.distance_to_teacher`, the floor beside it), applies the goal
 (:func:`rsd_mini.compare.converge_and_stay`) and writes ``OUT/convergence.json`` and
-``OUT/convergence.png`` (and copies them to ``--figures`` as ``converge_rsd.*``).
+``OUT/convergence.png`` (and copies them to ``--figures`` as ``converge_<run folder name>.*``).
 
 Snapshots are measured after training, not during it, so the curve costs no training time and
 can be redone with other seeds or crops from the same run.
@@ -76,15 +76,15 @@ def measure(run: Path, images: int, seeds: int, teacher) -> dict:
 
 
 def write(summary: dict, out: Path, figures: Path | None) -> None:
-    """``convergence.json`` and ``convergence.png`` in ``out`` (and as ``converge_rsd.*`` in
-    ``figures``)."""
+    """``convergence.json`` and ``convergence.png`` in ``out`` (and as ``converge_<out's name>.*``
+    in ``figures``: ``converge_rsd.*`` for the default ``runs/converge/rsd``)."""
     (out / "convergence.json").write_text(json.dumps(summary, indent=1))
     fig = plot_curves({"rsd": summary["curve"]}, {"rsd": "RSD student (EMA)"})
     fig.savefig(out / "convergence.png", dpi=110, bbox_inches="tight")
     if figures is not None:
         figures.mkdir(parents=True, exist_ok=True)
         for suffix in ("json", "png"):
-            (figures / f"converge_rsd.{suffix}").write_bytes((out / f"convergence.{suffix}").read_bytes())
+            (figures / f"converge_{out.name}.{suffix}").write_bytes((out / f"convergence.{suffix}").read_bytes())
 
 
 def main(argv: list[str] | None = None) -> int:
