@@ -195,8 +195,7 @@ class ResShift:
     def sample_progressive(self, model: Denoiser, y: Tensor, lq: Tensor | None = None,
                            noise: Tensor | None = None, generator: torch.Generator | None = None,
                            latent: bool = True, clip: bool | None = None,
-                           calls: int | None = None,
-                           start: tuple[Tensor, int] | None = None) -> Iterator[SampleStep]:
+                           calls: int | None = None) -> Iterator[SampleStep]:
         """Ancestral sampling (RSD_SPEC §1): x_T from the prior, then for i = T−1..0 draw
         x_{t−1} ~ N(posterior mean at x̂₀ = f_θ(x_t), posterior variance); the last step
         returns x̂₀ exactly. Yields one :class:`SampleStep` per network call (NFE = T).
@@ -204,16 +203,13 @@ class ResShift:
         ``clip`` defaults to the official choice: clamp x̂₀ in pixel space, not in latents.
         ``calls``: visit only that many trained timesteps (:func:`respaced_indices`), jumping
         with the skip posterior; ``None`` = all T.
-        ``start = (x_t, i)``: begin at a given x_t of timestep index i instead of the prior and
-        visit i, i − 1, …, 0 (NFE = i + 1; not with ``calls``).
         """
         clip = (not latent) if clip is None else clip
         lq = y if lq is None else lq
-        if start is None:
-            visit = respaced_indices(self.steps, self.steps if calls is None else calls)
-            x = self.prior_sample(y, _randn_like(y, generator) if noise is None else noise)
-        else:
-            x, visit = start[0], self._start_indices(start[1], calls)
+        if noise is None:
+            noise = _randn_like(y, generator)
+        visit = respaced_indices(self.steps, self.steps if calls is None else calls)
+        x = self.prior_sample(y, noise)
         for i, s in zip(visit, [*visit[1:], None]):
             t = torch.full((y.shape[0],), i, device=y.device, dtype=torch.long)
             with torch.no_grad():
@@ -225,21 +221,13 @@ class ResShift:
                     x = mean + variance.sqrt() * _randn_like(x, generator)
             yield SampleStep(t=i, x=x, pred_x0=pred)
 
-    def _start_indices(self, index: int, calls: int | None) -> list[int]:
-        if calls is not None:
-            raise ValueError(f"calls={calls!r}: expected None when sampling from a given start")
-        if not isinstance(index, int) or not 0 <= index < self.steps:
-            raise ValueError(f"start index={index!r}: expected an integer timestep index in [0, {self.steps - 1}]")
-        return list(range(index, -1, -1))
-
     def sample(self, model: Denoiser, y: Tensor, lq: Tensor | None = None,
                noise: Tensor | None = None, generator: torch.Generator | None = None,
                latent: bool = True, clip: bool | None = None,
-               return_trajectory: bool = False, calls: int | None = None,
-               start: tuple[Tensor, int] | None = None) -> Tensor | tuple[Tensor, list[SampleStep]]:
-        """Run all T ancestral steps (or ``calls`` of them, or from ``start``); returns x̂₀ (and
-        the steps if asked)."""
-        steps = list(self.sample_progressive(model, y, lq, noise, generator, latent, clip, calls, start))
+               return_trajectory: bool = False,
+               calls: int | None = None) -> Tensor | tuple[Tensor, list[SampleStep]]:
+        """Run all T ancestral steps (or ``calls`` of them); returns x̂₀ (and the steps if asked)."""
+        steps = list(self.sample_progressive(model, y, lq, noise, generator, latent, clip, calls))
         return (steps[-1].x, steps) if return_trajectory else steps[-1].x
 
 

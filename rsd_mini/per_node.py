@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m rsd_mini.per_node", description=__doc__.split("\n\n")[0])
     parser.add_argument("students", nargs="+", type=Path, help="student checkpoints (run last.pt or shipped)")
+    parser.add_argument("--names", nargs="+", help="a name per checkpoint (default: its run folder, or its file name)")
     parser.add_argument("--nodes", type=int, default=4, help="N: the evenly placed nodes measured")
     parser.add_argument("--images", type=int, default=16, help="held-out crops")
     parser.add_argument("--seeds", type=int, default=8, help="seeds per model and per teacher set")
@@ -115,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="teacher reference cache (default OUT/teacher_reference_IMAGESxSEEDS.pt)")
     args = parser.parse_args(argv)
     cache = args.reference or args.out / f"teacher_reference_{args.images}x{args.seeds}.pt"
-    students = {f"student_{path.parent.name or path.stem}": hub.load(path) for path in args.students}
+    names = args.names or [path.parent.name if path.stem == "last" else path.stem for path in args.students]
+    if len(names) != len(args.students) or len(set(names)) != len(names):
+        parser.error(f"--names {' '.join(names)}: expected {len(args.students)} different names, one per checkpoint")
+    students = {f"student_{name}": hub.load(path) for name, path in zip(names, args.students)}
     summary = measure(students, args.nodes, args.images, args.seeds, cache)
     summary["students"] = {name: str(path) for name, path in zip(students, args.students)}
     labels = {**{name: f"student {name.removeprefix('student_')}, one call" for name in students},

@@ -213,29 +213,3 @@ def test_skip_posterior_with_s_equal_t_minus_1_is_the_one_step_posterior():
         assert torch.allclose(mean, x0 + process.etas[s] * e0)
         assert math.isclose(c_t ** 2 * process.kappa ** 2 * process.etas[t] + var.item(),
                             process.kappa ** 2 * process.etas[s], rel_tol=1e-10)
-
-
-def test_sampling_from_a_given_start_continues_the_chain():
-    """start=(x_T, T−1) is the ordinary chain from that prior draw; start at index i makes i + 1
-    calls (i, …, 0); a start with ``calls`` or outside [0, T−1] is refused."""
-    process = ResShift.from_preset("resshift-v1")
-    _, y = _batch(2)
-    seen = []
-
-    def model(x, t, lq=None):
-        seen.append(int(t[0]))
-        return 0.5 * x + 0.1 * lq
-
-    noise = torch.randn(y.shape, generator=torch.Generator().manual_seed(1))
-    full = process.sample(model, y, noise=noise, generator=torch.Generator().manual_seed(2))
-    started = process.sample(model, y, generator=torch.Generator().manual_seed(2),
-                             start=(process.prior_sample(y, noise), 14))
-    torch.testing.assert_close(started, full, rtol=0, atol=0)
-    seen.clear()
-    x_t = process.q_sample(y, y, 3, noise)
-    process.sample(model, y, generator=torch.Generator().manual_seed(2), start=(x_t, 3))
-    assert seen == [3, 2, 1, 0]
-    with pytest.raises(ValueError, match="calls=4"):
-        process.sample(model, y, start=(x_t, 3), calls=4)
-    with pytest.raises(ValueError, match="start index=15"):
-        process.sample(model, y, start=(x_t, 15))

@@ -43,3 +43,11 @@ def test_noise_kept_separates_a_copy_of_the_input_from_an_output_without_its_noi
     copy = per_node.noise_kept(process, lambda x, t, lq: x, 3, 0, x0, y)  # returns x_t (scaled)
     blank = per_node.noise_kept(process, lambda x, t, lq: torch.zeros_like(x), 3, 0, x0, y)
     assert copy > 0.5 and abs(blank) < 0.05
+
+
+def test_per_node_refuses_names_that_do_not_match_the_checkpoints(tmp_path, capsys):
+    for names in (["a"], ["a", "a"]):
+        with pytest.raises(SystemExit) as error:
+            per_node.main(["tiny-student", "tiny-sinsr", "--names", *names, "--out", str(tmp_path)])
+        assert error.value.code == 2
+        assert "expected 2 different names" in capsys.readouterr().err
