@@ -525,7 +525,7 @@ fig
 # * **RSD and VSD** follow almost the same curve at this budget: closest at 1.34–1.36× around
 #   iteration 175, 1.41× at 200 as their diversity passes the teacher's (1.13× and 1.07×); RSD has
 #   a little more detail (0.96 against 0.90 of the teacher's). They end nearest to the teacher, and
-#   the long run above shows where RSD goes next: past the teacher, not onto it.
+#   the long runs above show where RSD goes next: past the teacher, not onto it.
 # * **N = 4 nodes** (the paper's multistep training) barely leaves the one-call guess in 200
 #   iterations: 1.90× the floor, detail 0.35 and diversity 0.26 of the teacher's. Only a quarter of
 #   its updates train the t = T node that one-step inference uses; the other three nodes see inputs
@@ -653,6 +653,9 @@ exercises.check_fake_loss(my_fake_loss, process, fake, x0_hat, y0_few)
 #   student lands next to the teacher's 15-step samples in PSNR and detail, not on its blurry
 #   one-call guess (section 4; all 32 crops in the README).
 # * Short live runs show the loop start; they are never the result.
+# * Measured as distributions (section 7), the tiny student comes closest to the teacher's
+#   (1.28–1.40× the floor) when its diversity reaches the teacher's, then overshoots and stays off
+#   it; with N = 4 it learns a middle node rather than the t = T node one-step inference uses.
 #
 # **Where this lives in the library.**
 # * `rsd_mini/distill.py`: `add_noise_channels`, `multistep_nodes`, `student_predict`,
@@ -660,5 +663,7 @@ exercises.check_fake_loss(my_fake_loss, process, fake, x0_hat, y0_few)
 # * `rsd_mini/distill_train.py`: `RSDTrainer`, `load_teacher`; `rsd_mini/config.py`: presets
 #   `rsd-tiny`, `rsd-paper`; CLI `python -m rsd_mini distill`.
 # * `rsd_mini/reproduce.py`: the teacher → student → evaluation pipeline of `make reproduce`.
+# * `rsd_mini/compare.py`, `converge.py`, `per_node.py`: the comparison, the long runs and the
+#   per-node measure of section 7.
 #
 # **Next:** `06` — one-step evaluation: metrics, widgets and the shipped checkpoints.
