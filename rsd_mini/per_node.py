@@ -43,6 +43,7 @@ def node_sampler(process, network, index: int, noise_channels: int):
     return sample
 
 
+@torch.no_grad()
 def noise_kept(process, network, index: int, noise_channels: int, x0: Tensor, y: Tensor, seed: int = 0) -> float:
     """How much of x_{t_n}'s forward noise the call passes into its output: the correlation of
     its error x̂₀ − x₀ with κ√η_t ε (one seed, all crops; 0 for a perfect denoiser, 1 for an error
