@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -355,10 +356,18 @@ def _write_outputs(out: Path, summary: dict, samples: dict[str, Tensor], labels:
     (out / "compare.md").write_text(markdown_table(summary["methods"], labels))
     plot_curves(summary["curves"], labels).savefig(out / "compare_curves.png", dpi=110, bbox_inches="tight")
     sample_grid(samples, labels).savefig(out / "compare_samples.png", dpi=110, bbox_inches="tight")
-    if figures is not None:
-        figures.mkdir(parents=True, exist_ok=True)
-        for name in ("compare.json", "compare.md", "compare_curves.png", "compare_samples.png"):
-            (figures / name).write_bytes((out / name).read_bytes())
+    copy_outputs(out, figures, {name: name for name in ("compare.json", "compare.md", "compare_curves.png",
+                                                        "compare_samples.png")})
+
+
+def copy_outputs(out: Path, figures: Path | None, names: dict[str, str]) -> None:
+    """Copy each ``out/<name>`` to ``figures/<names[name]>`` (the shipped results); nothing when
+    ``figures`` is None."""
+    if figures is None:
+        return
+    figures.mkdir(parents=True, exist_ok=True)
+    for name, shipped in names.items():
+        shutil.copyfile(out / name, figures / shipped)
 
 
 # --------------------------------------------------------------------- command line

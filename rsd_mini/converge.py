@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from rsd_mini.compare import (TEACHER, TEACHER_NAME, converge_and_stay, distance_to_teacher, draw_seeds,
-                              method_metrics, plot_curves, teacher_reference, train_with_curve)
+from rsd_mini.compare import (TEACHER, TEACHER_NAME, converge_and_stay, copy_outputs, distance_to_teacher,
+                              draw_seeds, method_metrics, plot_curves, teacher_reference, train_with_curve)
 from rsd_mini.config import apply_overrides, load_config, to_dict
 from rsd_mini.hub import from_state, load
 from rsd_mini.reproduce import one_step_sampler, validation_batch
@@ -81,10 +81,7 @@ def write(summary: dict, out: Path, figures: Path | None) -> None:
     (out / "convergence.json").write_text(json.dumps(summary, indent=1))
     fig = plot_curves({"rsd": summary["curve"]}, {"rsd": "RSD student (EMA)"})
     fig.savefig(out / "convergence.png", dpi=110, bbox_inches="tight")
-    if figures is not None:
-        figures.mkdir(parents=True, exist_ok=True)
-        for suffix in ("json", "png"):
-            (figures / f"converge_{out.name}.{suffix}").write_bytes((out / f"convergence.{suffix}").read_bytes())
+    copy_outputs(out, figures, {f"convergence.{suffix}": f"converge_{out.name}.{suffix}" for suffix in ("json", "png")})
 
 
 def main(argv: list[str] | None = None) -> int:

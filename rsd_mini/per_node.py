@@ -24,22 +24,29 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rsd_mini.compare import TEACHER, distance_to_teacher, draw_seeds, teacher_reference
+from rsd_mini.compare import TEACHER, copy_outputs, distance_to_teacher, draw_seeds, teacher_reference
 from rsd_mini.config import load_config
 from rsd_mini.distill import multistep_nodes, student_call
 from rsd_mini.reproduce import validation_batch
 from rsd_mini.train import pixel_space_pair
 
 
+def node_call(process, network, index: int, noise_channels: int, x0: Tensor, y: Tensor, noise: Tensor,
+              generator: torch.Generator) -> Tensor:
+    """One call of ``network`` (a student with ``noise_channels`` ≥ 1, or the teacher with 0) at
+    timestep index ``index`` on x_t = q(x₀, y₀, ``noise``), clamped to [−1, 1] as the samplers do."""
+    x_t = process.q_sample(x0, y, index, noise)
+    return student_call(process, network, x_t, index, y, noise_channels, generator, latent=False).clamp(-1, 1)
+
+
 def node_sampler(process, network, index: int, noise_channels: int):
-    """A :data:`rsd_mini.compare.Sampler` over ``cat([y₀, x₀], dim=1)`` (:func:`draw_seeds` chunks
-    one tensor, so each crop's y₀ and real x₀ travel together): x_{t_n} ~ q(·|x₀, y₀) at timestep
-    index ``index``, then one call of ``network`` (a student with ``noise_channels`` ≥ 1, or the
-    teacher with 0), clamped to [−1, 1] as the samplers do."""
+    """:func:`node_call` with fresh noise, as a :data:`rsd_mini.compare.Sampler` over
+    ``cat([y₀, x₀], dim=1)`` (:func:`draw_seeds` chunks one tensor, so each crop's y₀ and real x₀
+    travel together)."""
     def sample(both: Tensor, generator: torch.Generator) -> Tensor:
         y, x0 = both.chunk(2, dim=1)
-        x_t = process.q_sample(x0, y, index, torch.randn(x0.shape, generator=generator))
-        return student_call(process, network, x_t, index, y, noise_channels, generator, latent=False).clamp(-1, 1)
+        noise = torch.randn(x0.shape, generator=generator)
+        return node_call(process, network, index, noise_channels, x0, y, noise, generator)
     return sample
 
 
@@ -50,10 +57,8 @@ def noise_kept(process, network, index: int, noise_channels: int, x0: Tensor, y:
     that is the noise itself)."""
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(x0.shape, generator=generator)
-    x_t = process.q_sample(x0, y, index, noise)
-    out = student_call(process, network, x_t, index, y, noise_channels, generator, latent=False).clamp(-1, 1)
-    error, noise = (out - x0).flatten(), noise.flatten()
-    return float(torch.corrcoef(torch.stack([error, noise]))[0, 1])
+    error = node_call(process, network, index, noise_channels, x0, y, noise, generator) - x0
+    return float(torch.corrcoef(torch.stack([error.flatten(), noise.flatten()]))[0, 1])
 
 
 @torch.no_grad()
@@ -128,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "per_node.json").write_text(json.dumps(summary, indent=1))
     plot(summary, labels).savefig(args.out / "per_node.png", dpi=110, bbox_inches="tight")
-    for folder in filter(None, [args.figures]):
-        for suffix in ("json", "png"):
-            (folder / f"per_node.{suffix}").write_bytes((args.out / f"per_node.{suffix}").read_bytes())
+    copy_outputs(args.out, args.figures, {f"per_node.{suffix}": f"per_node.{suffix}" for suffix in ("json", "png")})
     for row in summary["rows"]:
         print(f"t={row['t']}: " + ", ".join(f"{n} {row[n]['patch_ratio']:.2f}" for n in labels), flush=True)
     return 0
