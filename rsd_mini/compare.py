@@ -122,15 +122,24 @@ def teacher_reference(teacher, y: Tensor, seeds: int, cache: Path) -> dict:
     return stored
 
 
-def distance_to_teacher(samples: Tensor, reference: dict) -> dict[str, float]:
+def distance_to_teacher(samples: Tensor, reference: dict, images: Tensor | None = None) -> dict[str, float]:
     """:func:`rsd_mini.metrics.conditional_distance` to the teacher, plus the high-frequency
-    share of the samples and of the teacher's (all seeds), with a fixed projection seed."""
+    share of the samples and of the teacher's (all seeds), with a fixed projection seed. Given
+    the ground-truth ``images``, also :func:`rsd_mini.metrics.data_patch_distance` of the samples
+    and of the teacher's (mean over seeds) and their ratio ``data_ratio`` (< 1: the model's
+    patches are closer to the data's than the teacher's are)."""
     result = metrics.conditional_distance(samples, reference["reference"], reference["floor"],
                                           torch.Generator().manual_seed(0))
     share = metrics.high_frequency_ratio(metrics.to_unit_range(samples.flatten(0, 1))).mean()
     teacher_share = metrics.high_frequency_ratio(metrics.to_unit_range(reference["reference"].flatten(0, 1))).mean()
-    return dict(result, high_frequency_ratio=float(share), teacher_high_frequency_ratio=float(teacher_share),
-                high_frequency_ratio_to_teacher=float(share / teacher_share))
+    result.update(high_frequency_ratio=float(share), teacher_high_frequency_ratio=float(teacher_share),
+                  high_frequency_ratio_to_teacher=float(share / teacher_share))
+    if images is not None:
+        directions = metrics.patch_directions(4, 64, torch.Generator().manual_seed(0))
+        data = float(metrics.data_patch_distance(samples, images, directions).mean())
+        teacher_data = float(metrics.data_patch_distance(reference["reference"], images, directions).mean())
+        result.update(data_distance=data, teacher_data_distance=teacher_data, data_ratio=data / teacher_data)
+    return result
 
 
 # --------------------------------------------------------------------- training with a curve
@@ -214,7 +223,7 @@ def method_metrics(samples: Tensor, seconds: float, nfe: int, batch: dict[str, T
     unit = metrics.to_unit_range(samples.flatten(0, 1))
     target = metrics.to_unit_range(x0).repeat(s, 1, 1, 1)
     lq = metrics.to_unit_range(batch["lq"]).repeat(s, 1, 1, 1)
-    return dict(distance_to_teacher(samples, reference), psnr=float(metrics.psnr(unit, target).mean()),
+    return dict(distance_to_teacher(samples, reference, x0), psnr=float(metrics.psnr(unit, target).mean()),
                 ssim=float(metrics.ssim(unit, target).mean()),
                 lr_fidelity=float(metrics.lr_fidelity(unit, lq, scale).mean()), nfe=nfe, seconds_per_image=seconds)
 
@@ -222,13 +231,15 @@ def method_metrics(samples: Tensor, seconds: float, nfe: int, batch: dict[str, T
 def markdown_table(results: dict, labels: dict[str, str]) -> str:
     """The method table of ``compare.md``."""
     head = ("| method | NFE | PSNR (dB) | SSIM | LR fidelity (dB) | HF share | diversity | "
-            "patch distance to teacher (floor) | ratio | s / image | training s | updates | network passes |")
-    lines = [head, "|" + "---|" * 13]
+            "patch distance to teacher (floor) | ratio | distance to HR patches / teacher's | s / image | "
+            "training s | updates | network passes |")
+    lines = [head, "|" + "---|" * 14]
     for name, m in results.items():
         passes = m.get("network_passes")
         lines.append(f"| {labels[name]} | {m['nfe']} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['lr_fidelity']:.1f} | "
                      f"{m['high_frequency_ratio']:.4f} | {m['diversity']:.4f} | {m['patch_distance']:.4f} "
-                     f"({m['patch_floor']:.4f}) | {m['patch_ratio']:.2f} | {m['seconds_per_image']:.4f} | "
+                     f"({m['patch_floor']:.4f}) | {m['patch_ratio']:.2f} | {m.get('data_ratio', float('nan')):.2f} | "
+                     f"{m['seconds_per_image']:.4f} | "
                      f"{m.get('train_seconds', 0):.0f} | {m.get('steps_trained', '—')} | "
                      f"{'—' if passes is None else passes} |")
     return "\n".join(lines) + "\n"
@@ -236,20 +247,23 @@ def markdown_table(results: dict, labels: dict[str, str]) -> str:
 
 def plot_curves(curves: dict[str, list[dict]], labels: dict[str, str]):
     """Distance to the teacher over training (ratio to the floor), the HF share and the diversity
-    relative to the teacher's, one line per method."""
+    relative to the teacher's (and, when every curve has it, the distance to the data's patches
+    relative to the teacher's), one line per method."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 3.8), layout="constrained")
-    axes = fig.subplots(1, 3)
-    keys = (("patch_ratio", "patch distance / floor"), ("high_frequency_ratio_to_teacher", "HF share / teacher's"),
-            ("diversity_ratio", "diversity / teacher's"))
+    keys = [("patch_ratio", "patch distance / floor"), ("high_frequency_ratio_to_teacher", "HF share / teacher's"),
+            ("diversity_ratio", "diversity / teacher's")]
+    if all("data_ratio" in rows[0] for rows in curves.values()):
+        keys.append(("data_ratio", "distance to the HR images' patches / teacher's"))
+    fig = Figure(figsize=(4.4 * len(keys), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(keys))
     for ax, (key, title) in zip(axes, keys):
         for name, rows in curves.items():
             ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker=".", label=labels[name])
         ax.axhline(1.0, color="k", lw=0.8)
         if key == "patch_ratio":
             ax.axhline(1.2, color="k", lw=0.8, ls="--")
-        else:
+        elif key != "data_ratio":
             ax.axhspan(0.9, 1.1, color="0.9")
         ax.set_xlabel("student updates")
         ax.set_title(title, fontsize=10)

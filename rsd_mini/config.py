@@ -145,7 +145,9 @@ class RSDConfig:
     placed with t_N = T (RSD §3.3). ``fake_steps``: K fake updates per student update, each on a
     fresh batch. ``noise_channels``: the student's extra noise input. ``variant``: ``"rsd"`` or
     ``"vsd"`` (stop-gradient through f*, f_φ; RSD Alg. 2). ``lpips_weight`` λ₁ (needs pyiqa
-    and its weights), ``gan_weight`` λ₂ (0 = no discriminator head). ``fake_lr_ratio``: the fake
+    and its weights), ``gan_weight`` λ₂ (0 = no discriminator head). ``mse_weight``: a pixel
+    MSE between the one-step sample from the prior and x₀, beside or in the place of LPIPS (the
+    official trainer has an ``mse_loss`` switch, off in the paper's config; 0 = off). ``fake_lr_ratio``: the fake
     model's (and head's) learning rate over the student's ``optim.lr`` (the paper: 1; > 1 lets
     f_φ track the moving student, the two-time-scale rule of DMD2).
     """
@@ -159,6 +161,7 @@ class RSDConfig:
     t_power_ten: bool = False
     lpips_weight: float = 2.0
     gan_weight: float = 3e-3
+    mse_weight: float = 0.0
     fake_lr_ratio: float = 1.0
 
     def __post_init__(self):
@@ -167,7 +170,7 @@ class RSDConfig:
         for name in ("nodes", "fake_steps", "noise_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"distill.{name}={getattr(self, name)}: expected >= 1")
-        for name in ("lpips_weight", "gan_weight"):
+        for name in ("lpips_weight", "gan_weight", "mse_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"distill.{name}={getattr(self, name)}: expected >= 0")
 

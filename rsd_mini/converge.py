@@ -52,7 +52,7 @@ def measure(run: Path, images: int, seeds: int, teacher) -> dict:
     curve, the goal, the last snapshot's full metrics and the teacher's."""
     config = load_config(run / "config.yaml")
     batch = validation_batch(config, images)
-    _, y = pixel_space_pair(batch, config.data.scale)
+    x0, y = pixel_space_pair(batch, config.data.scale)
     reference = teacher_reference(teacher, y, seeds, run.parent / f"teacher_reference_{images}x{seeds}.pt")
     seconds = {row["step"]: row["train_seconds"]
                for row in map(json.loads, (run / "curve.jsonl").read_text().splitlines())}
@@ -62,7 +62,7 @@ def measure(run: Path, images: int, seeds: int, teacher) -> dict:
         student = from_state({"config": to_dict(config), "ema": torch.load(path, weights_only=True)})
         sampler = one_step_sampler(student.network, teacher.process, student.noise_channels)
         samples, per_image = draw_seeds(sampler, y, list(range(seeds)))
-        rows.append(dict(step=step, train_seconds=seconds.get(step), **distance_to_teacher(samples, reference)))
+        rows.append(dict(step=step, train_seconds=seconds.get(step), **distance_to_teacher(samples, reference, x0)))
         print(f"step {step}: distance / floor {rows[-1]['patch_ratio']:.3f}", flush=True)
     if samples is None:
         raise ValueError(f"run={run}: no snapshots in {run / 'snapshots'}; train first")

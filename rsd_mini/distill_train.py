@@ -151,7 +151,8 @@ class RSDTrainer(TrainingRun):
         return totals if self.head is not None else dict(fake_loss=totals["fake_loss"])
 
     def student_step(self, batch: dict[str, Tensor], index: int) -> dict[str, float]:
-        """min_θ mean_b ℓ_b + λ₂ L_G + λ₁ LPIPS (RSD Eq. 13), then the EMA (RSD_SPEC §4b)."""
+        """min_θ mean_b ℓ_b + λ₂ L_G + λ₁ LPIPS (RSD Eq. 13) (+ ``mse_weight`` × MSE to x₀ when on),
+        then the EMA (RSD_SPEC §4b)."""
         self.student.train()
         self.fake.eval()
         self.optimizer.zero_grad(set_to_none=True)
@@ -188,14 +189,21 @@ class RSDTrainer(TrainingRun):
             gan_g = distill.generator_gan_loss(logits).float().sum() / size
             loss = loss + rsd.gan_weight * gan_g
             totals["gan_g"] = totals.get("gan_g", 0.0) + float(gan_g.detach())
+        if self.perceptual is None and rsd.mse_weight == 0:
+            return loss
+        image = self.to_image(self._one_step(y, lq, generator))
         if self.perceptual is not None:
-            lpips = self.perceptual(self.to_image(self._one_step(y, lq, generator)), hr).float().sum() / size
+            lpips = self.perceptual(image, hr).float().sum() / size
             loss = loss + rsd.lpips_weight * lpips
             totals["lpips"] = totals.get("lpips", 0.0) + float(lpips.detach())
+        if rsd.mse_weight > 0:
+            mse = (image.float() - hr.float()).pow(2).flatten(1).mean(1).sum() / size
+            loss = loss + rsd.mse_weight * mse
+            totals["mse"] = totals.get("mse", 0.0) + float(mse.detach())
         return loss
 
     def _one_step(self, y: Tensor, lq: Tensor, generator: torch.Generator) -> Tensor:
-        """ẑ₀ = G(x_T, y₀, T, ε) from the prior, whose image LPIPS compares (RSD §3.4)."""
+        """ẑ₀ = G(x_T, y₀, T, ε) from the prior, whose image LPIPS (and the MSE) compares (RSD §3.4)."""
         return distill.one_step_sample(self.diffusion, self.student, y, lq, self.config.distill.noise_channels,
                                        generator, self.latent, clip=False)
 

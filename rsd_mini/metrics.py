@@ -194,6 +194,32 @@ def _patch_terms(samples: Tensor, reference: Tensor, directions: Tensor) -> tupl
     return means, (spread_a - spread_b).pow(2).mean(dim=(1, 2))
 
 
+def data_patch_distance(samples: Tensor, images: Tensor, directions: Tensor) -> Tensor:
+    """Unconditional: how far the patches a model makes are from the real images' patches.
+
+    The sliced W₂ between all RGB patches of one seed's samples (every input and location
+    pooled, stride 1) and all patches of the ground-truth ``images`` (B, 3, H, W), per seed: (S,)
+    for samples (S, B, 3, H, W). The data has one HR image per input, so unlike
+    :func:`patch_sliced_wasserstein` this sees only the patch statistics of the whole set, not
+    the conditional distribution of each input (shuffling the inputs does not change it), and it
+    has no floor of its own: read it against the teacher's value. It tells whether a model's
+    textures moved towards the data's or away from them; the patch size is
+    √(``directions.shape[0]`` / 3).
+    """
+    if samples.ndim != 5 or images.ndim != 4 or tuple(samples.shape[1:]) != tuple(images.shape):
+        raise ValueError(f"samples {tuple(samples.shape)}, images {tuple(images.shape)}: expected "
+                         "(S, B, 3, H, W) and (B, 3, H, W)")
+    patch = round((directions.shape[0] / 3) ** 0.5)
+    directions = directions.to(samples.device)
+
+    def projected(batch: Tensor) -> Tensor:  # (B, 3, H, W) → sorted projections (N, P)
+        pieces = F.unfold(batch.double(), patch).transpose(1, 2).reshape(-1, directions.shape[0])
+        return (pieces @ directions).sort(dim=0).values
+
+    truth = projected(images)
+    return torch.stack([(projected(seed) - truth).pow(2).mean().sqrt() for seed in samples])
+
+
 def mean_image_distance(samples: Tensor, reference: Tensor) -> Tensor:
     """First moment per pixel: the RMS over pixels of E_ε[x̂₀] − E_ε[x₀*], the mean over seeds
     of each set, per input (B,). A regression model sits here on target; it fails the second

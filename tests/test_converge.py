@@ -20,6 +20,9 @@ def test_converge_snapshots_measures_and_resumes(tmp_path):
     summary = json.loads((out / "convergence.json").read_text())
     assert [row["step"] for row in summary["curve"]] == [0, 1, 2]
     assert summary["teacher"]["patch_ratio"] == pytest.approx(1.0)  # the floor set against the reference
+    first_row = summary["curve"][0]  # the distance to the data's patches, beside the teacher's
+    assert first_row["data_ratio"] == pytest.approx(first_row["data_distance"] / first_row["teacher_data_distance"])
+    assert first_row["data_distance"] > 0 and summary["final"]["teacher_data_distance"] > 0
     assert summary["goal"]["last_step"] == 2 and summary["distill"]["fake_steps"] == 2
     assert (tmp_path / "figures" / "converge_rsd.json").read_text() == (out / "convergence.json").read_text()
     assert (tmp_path / "figures" / "converge_rsd.png").stat().st_size > 0

@@ -165,3 +165,21 @@ def test_conditional_distance_errors():
         conditional_distance(ok, ok, ok, torch.Generator(), patch=3)
     with pytest.raises(ValueError, match="projections=0"):
         patch_directions(4, 0, torch.Generator())
+
+
+def test_data_patch_distance_is_zero_for_the_data_and_grows_with_blur_and_offset():
+    """The unconditional distance to the ground truth: the images themselves (in any order of
+    the inputs) at 0; a blurred copy and a shifted-intensity copy clearly above another seed of
+    the same synthetic distribution."""
+    from rsd_mini.metrics import data_patch_distance, patch_directions
+
+    directions = patch_directions(4, 64, torch.Generator().manual_seed(0))
+    truth = _seed_set(1)[0]
+    copies = torch.stack([truth, truth.flip(0)])  # a second "seed": the inputs shuffled
+    torch.testing.assert_close(data_patch_distance(copies, truth, directions), torch.zeros(2, dtype=torch.float64))
+    other = data_patch_distance(_seed_set(3), truth, directions).mean()
+    blurred = data_patch_distance(_blur(_seed_set(3)), truth, directions).mean()
+    offset = data_patch_distance(_seed_set(3) + 0.2, truth, directions).mean()
+    assert other > 0 and blurred > 2 * other and offset > 2 * other, (other, blurred, offset)
+    with pytest.raises(ValueError, match=r"samples \(8, 4, 3, 32, 32\), images \(4, 3, 16, 16\)"):
+        data_patch_distance(_seed_set(3), truth[..., :16, :16], directions)
