@@ -182,6 +182,23 @@ def test_lpips_term_uses_the_given_perceptual_function(tmp_path):
     assert calls and stats["lpips"] > 0
 
 
+def test_mse_term_is_the_pixel_error_of_the_one_step_sample(tmp_path):
+    """distill.mse_weight adds λ·MSE(one step from the prior, HR) to the student loss: the same
+    student step with it on logs the MSE and its loss exceeds the step without it by λ·MSE."""
+    def step(weight):
+        config = apply_overrides(load_config("rsd-tiny"), [*SMALL, f"train.out_dir={tmp_path / str(weight)}",
+                                                            f"distill.mse_weight={weight}", "train.iterations=1"])
+        torch.manual_seed(0)
+        trainer = RSDTrainer(config, teacher=SwinUNet(config.unet), device="cpu")
+        return trainer.student_step(*trainer._batch(0))
+
+    without, with_mse = step(0.0), step(3.0)
+    assert "mse" not in without and with_mse["mse"] > 0
+    assert with_mse["loss"] == pytest.approx(without["loss"] + 3.0 * with_mse["mse"], rel=1e-5, abs=1e-7)
+    with pytest.raises(ValueError, match=r"distill.mse_weight=-1.0: expected >= 0"):
+        apply_overrides(load_config("rsd-tiny"), ["distill.mse_weight=-1"])
+
+
 def test_lpips_without_pyiqa_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyiqa", None)  # import fails as if not installed
     with pytest.raises(RuntimeError, match="lpips_weight=0"):
