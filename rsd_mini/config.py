@@ -147,9 +147,10 @@ class RSDConfig:
     ``"vsd"`` (stop-gradient through f*, f_φ; RSD Alg. 2). ``lpips_weight`` λ₁ (needs pyiqa
     and its weights), ``gan_weight`` λ₂ (0 = no discriminator head). ``mse_weight``: a pixel
     MSE between the one-step sample from the prior and x₀, beside or in the place of LPIPS (the
-    official trainer has an ``mse_loss`` switch, off in the paper's config; 0 = off). ``fake_lr_ratio``: the fake
-    model's (and head's) learning rate over the student's ``optim.lr`` (the paper: 1; > 1 lets
-    f_φ track the moving student, the two-time-scale rule of DMD2).
+    official trainer has an ``mse_loss`` switch, off in the paper's config; 0 = off).
+    ``fake_lr_ratio``: the fake model's (and head's) learning rate over the student's
+    ``optim.lr`` (the paper: 1; > 1 lets f_φ track the moving student, the two-time-scale rule
+    of DMD2).
     """
 
     teacher: str | None = None

@@ -189,9 +189,14 @@ class RSDTrainer(TrainingRun):
             gan_g = distill.generator_gan_loss(logits).float().sum() / size
             loss = loss + rsd.gan_weight * gan_g
             totals["gan_g"] = totals.get("gan_g", 0.0) + float(gan_g.detach())
-        if self.perceptual is None and rsd.mse_weight == 0:
-            return loss
-        image = self.to_image(self._one_step(y, lq, generator))
+        if self.perceptual is not None or rsd.mse_weight > 0:
+            loss = loss + self._supervised_terms(self.to_image(self._one_step(y, lq, generator)), hr, size, totals)
+        return loss
+
+    def _supervised_terms(self, image: Tensor, hr: Tensor, size: int, totals: dict[str, float]) -> Tensor:
+        """λ₁ LPIPS and ``mse_weight`` × pixel MSE of the one-step image against the HR image
+        (RSD §3.4), divided by ``size``; adds them to ``totals``."""
+        rsd, loss = self.config.distill, image.new_zeros((), dtype=torch.float32)
         if self.perceptual is not None:
             lpips = self.perceptual(image, hr).float().sum() / size
             loss = loss + rsd.lpips_weight * lpips
