@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from rsd_mini import errors
-from rsd_mini.errors import UserError, int_at_least, one_line
+from rsd_mini.errors import UserError, int_at_least, one_line, remembered_interrupts
 
 #: The folder of the preset YAML files (``rsd_mini.config.PRESET_FILES``), read here without torch.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), remembered_interrupts():
             warnings.showwarning = _show_warning
             return _run(argv)
     except KeyboardInterrupt:

@@ -12,8 +12,12 @@ This module imports no torch at import time, so argument checks stay instant.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 class UserError(Exception):
@@ -121,3 +125,36 @@ def int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {text!r}")
         return value
     return parse
+
+
+# --------------------------------------------------------------------- Ctrl-C
+_INTERRUPTED = threading.Event()
+
+
+@contextmanager
+def remembered_interrupts() -> Iterator[None]:
+    """Within it (main thread only), Ctrl-C raises KeyboardInterrupt as usual *and* is remembered,
+    so a long loop that calls :func:`stop_if_interrupted` stops even when the KeyboardInterrupt
+    was raised inside a finaliser or callback, where Python prints and ignores it. The CLI wraps
+    every command in it; the previous handler is restored on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    _INTERRUPTED.clear()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        _INTERRUPTED.clear()
+
+
+def stop_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C came within :func:`remembered_interrupts` (a no-op otherwise)."""
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt

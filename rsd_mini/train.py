@@ -36,6 +36,7 @@ from rsd_mini.checkpoint import (load_checkpoint, remove_stale_temporaries, rng_
                                  set_rng_state)
 from rsd_mini.config import DataConfig, OptimConfig, TeacherConfig, from_dict, save_config, to_dict
 from rsd_mini.diffusion import ResShift
+from rsd_mini.errors import stop_if_interrupted
 from rsd_mini.fullscale import official, weights
 from rsd_mini.fullscale.distributed import World, default_device
 from rsd_mini.fullscale.latent import encode_latents
@@ -326,6 +327,7 @@ class TrainingRun:
                 tqdm(total=train.iterations, initial=self.step, disable=not (progress and self.world.is_main),
                      desc=self.name, dynamic_ncols=True) as bar:
             while self.step < end:
+                stop_if_interrupted()  # a Ctrl-C that a finaliser swallowed still stops the run
                 stats = self._timed_update()
                 window.append(stats)
                 bar.update(1)

@@ -232,3 +232,22 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path):
     out, err = process.communicate(timeout=600)
     lines = [line for line in err.splitlines() if line.strip()]
     assert process.returncode == 130 and lines == [cli.INTERRUPTED], err
+
+
+def test_a_swallowed_ctrl_c_still_stops_a_long_loop():
+    """Ctrl-C inside a finaliser is printed and ignored by Python; within the CLI's
+    remembered_interrupts the next stop_if_interrupted raises it anyway, and leaving restores
+    the previous handler and forgets it."""
+    from rsd_mini.errors import remembered_interrupts, stop_if_interrupted
+
+    before = signal.getsignal(signal.SIGINT)
+    with remembered_interrupts():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)  # the handler runs in the main thread at the next bytecode
+        except KeyboardInterrupt:
+            pass  # what a finaliser's "Exception ignored" amounts to
+        with pytest.raises(KeyboardInterrupt):
+            stop_if_interrupted()
+    assert signal.getsignal(signal.SIGINT) is before
+    stop_if_interrupted()  # forgotten outside
