@@ -523,7 +523,7 @@ assert abs(CONVERGE["rsd"]["teacher"]["data_ratio"] - 1) < 0.01  # the teacher's
 # **An anchor to the ground truth.** The paper's student loss also has LPIPS to the ground truth
 # (λ₁ = 2), off in these runs (its AlexNet weights cannot be downloaded offline). The third run
 # puts a pixel MSE between the one-step sample and $x_0$ in its place, with the same weight
-# (`distill.mse_weight=2`, fixed before the run; the official trainer has such an `mse_loss`
+# (`distill.mse_weight=2`, fixed before the run; the official trainer has an `mse_loss`
 # switch, off in the paper's config), on top of the first run's recipe.
 
 # %%
