@@ -125,9 +125,10 @@ def teacher_reference(teacher, y: Tensor, seeds: int, cache: Path) -> dict:
 def distance_to_teacher(samples: Tensor, reference: dict, images: Tensor | None = None) -> dict[str, float]:
     """:func:`rsd_mini.metrics.conditional_distance` to the teacher, plus the high-frequency
     share of the samples and of the teacher's (all seeds), with a fixed projection seed. Given
-    the ground-truth ``images``, also :func:`rsd_mini.metrics.data_patch_distance` of the samples
-    and of the teacher's (mean over seeds) and their ratio ``data_ratio`` (< 1: the model's
-    patches are closer to the data's than the teacher's are)."""
+    the ground-truth ``images`` of the reference's inputs, also
+    :func:`rsd_mini.metrics.data_patch_distance` of the samples and of the teacher's (mean over
+    seeds; the teacher's is computed once and kept in ``reference``) and their ratio
+    ``data_ratio`` (< 1: the model's patches are closer to the data's than the teacher's are)."""
     result = metrics.conditional_distance(samples, reference["reference"], reference["floor"],
                                           torch.Generator().manual_seed(0))
     share = metrics.high_frequency_ratio(metrics.to_unit_range(samples.flatten(0, 1))).mean()
@@ -137,7 +138,10 @@ def distance_to_teacher(samples: Tensor, reference: dict, images: Tensor | None 
     if images is not None:
         directions = metrics.patch_directions(4, 64, torch.Generator().manual_seed(0))
         data = float(metrics.data_patch_distance(samples, images, directions).mean())
-        teacher_data = float(metrics.data_patch_distance(reference["reference"], images, directions).mean())
+        if "teacher_data_distance" not in reference:  # the same for every model scored against it
+            reference["teacher_data_distance"] = float(
+                metrics.data_patch_distance(reference["reference"], images, directions).mean())
+        teacher_data = reference["teacher_data_distance"]
         result.update(data_distance=data, teacher_data_distance=teacher_data, data_ratio=data / teacher_data)
     return result
 
