@@ -34,7 +34,7 @@
 #
 # **Runtime.** Fast mode (default): under 1 min on 2 CPU cores (the toy's results are read from
 # `figures/toy_seed0_K3.json`). Full mode (`RSD_MINI_FULL=1`): the toy retrained at its default
-# budget, a few minutes at 1 thread (`python -m rsd_mini toy --seed S --modes K` runs the same).
+# budget, 6–8 minutes at 1 thread (`python -m rsd_mini toy --seed S --modes K` runs the same).
 
 # %% [markdown]
 # ## Setup
@@ -185,8 +185,9 @@ print(f"ancestral sampler with the exact denoiser: ED {toy.energy_distance(optim
 assert on_mode > 0.9 and toy.mass_error(masses) < 0.1
 
 # %% [markdown]
-# It does. Before issue #10 the toy's teacher did not: it spread its samples over $[-1, 1]$
-# (seed 0, K = 3: 59 % on a mode, ED 0.030 against a floor of 0.002). Comparing the trained network
+# It does (at the toy's κ = 0.5 it puts a few % too much mass on the middle mode: the price of
+# the small κ, below). Before issue #10 the toy's teacher did not: it spread its samples over $[-1, 1]$
+# (seed 0, K = 3, then at κ = 1: 59 % on a mode, ED 0.030 against a floor of 0.002). Comparing the trained network
 # with the exact denoiser timestep by timestep located the error: at the two lowest noise levels
 # after t = 1 (noise std 0.17 and 0.24), where $\mathbb E[x_0 \mid x_t]$ is a staircase (flat on
 # each mode, steep between them), the MLP had learned almost the identity (RMS error 0.08), and
@@ -197,7 +198,7 @@ assert on_mode > 0.9 and toy.mass_error(masses) < 0.1
 # Now every method, at the toy's default budget. In fast mode the results come from
 # `figures/toy_seed0_K3.json`, written by
 # `python -m rsd_mini toy --seed 0 --modes 3 --json figures/toy_seed0_K3.json --samples`;
-# `RSD_MINI_FULL=1` retrains them here (a few minutes at 1 thread).
+# `RSD_MINI_FULL=1` retrains them here (6–8 minutes at 1 thread).
 
 # %%
 if FAST:
@@ -209,17 +210,22 @@ for name in toy.METHODS:
     print(f"{name:>13} {result[name + '_ed']:7.4f} {result[name + '_on_mode']:10.1%} {result[name + '_mass_error']:11.3f}")
 assert result["rsd_ed"] < 0.5 * result["regression_ed"] and result["teacher_ed"] < 0.5 * result["regression_ed"]
 assert result["regression_mass_error"] > result["rsd_mass_error"]
+for name in ("teacher", "rsd"):  # issue #10's goal on this seed and K: ≤ 3× the floor, ≥ 90 % on a mode
+    assert result[name + "_ed"] <= 3 * result["exact_ed"] and result[name + "_on_mode"] >= 0.9, name
 
 # %% [markdown]
 # Read it row by row (seed 0, K = 3; the README has all seeds and K). The teacher (15 ancestral
-# steps) is within 2× the floor with over 90 % of its samples on a mode. The one-step **RSD**
-# student puts its samples on the same three modes, but leaves more of them between the modes
-# (84 %) and puts less mass on the middle one at this budget (the goal of ≤ 3× the floor and
-# ≥ 90 % on a mode is not reached on every seed and K). **VSD** uses the same fake model without the gradient through $x_t$. `teacher_ddim` is
+# steps) is within 2.1× the floor with 99 % of its samples on a mode. The one-step **RSD**
+# student puts its samples on the same three modes with the teacher's energy distance (0.006),
+# leaving a few more between them (94 % on a mode); the goal of issue #10 (≤ 3× the floor,
+# ≥ 90 % on a mode, for both) holds here, and in the README's table on 10 of the 12 seeds
+# and K. **VSD** uses the same fake model without the gradient through $x_t$. `teacher_ddim` is
 # the teacher's *deterministic* sampler (SinSR's; no noise after $x_T$), and **SinSR** distils
 # that map $x_T \mapsto x_0$ into one call with its three losses (distillation on
 # $(x_T, F(x_T))$ pairs, the inverse map at timestep 0, consistency on the ground truth); on this
-# seed it does as well as RSD or better (ED 0.008 vs 0.009, 91 % vs 84 % on a mode). **Regression** outputs the
+# seed it does worse than RSD (ED 0.012 vs 0.006, 86 % vs 94 % on a mode): the deterministic map
+# jumps between the basins of the modes, and a one-step network smooths the jumps into samples
+# between them. **Regression** outputs the
 # conditional mean: for K = 3 that is the middle mode, so it is "on a mode" yet puts all its mass
 # there (mass error 2/3); for even K it falls between the modes (0 % on a mode).
 
@@ -241,6 +247,37 @@ def method_histograms(samples: dict, u: float):
 
 u_shown = list(result["samples"])[1]
 method_histograms(result["samples"][u_shown], u_shown)
+
+# %% [markdown]
+# **Where the samples between the modes come from, and what κ does.** At κ = 1 the 15-step
+# sampler with the *exact* denoiser puts about 95 % of its samples on a mode, so for a long time
+# the rest looked like the trained network's fault at every step. It is the network's fault, but
+# only at the **last call** (t = 1): with the exact denoiser everywhere else, the trained network
+# at t = 1 alone costs 9 points on a mode (K = 4, κ = 1; at any other single step at most 1.3).
+# The cell shows why. It records $x_1$, the input of that last call: the forward process
+# $q(x_1 \mid x_0, y_0)$, which is what the teacher is *trained* on, puts a few % of $x_1$ off the
+# modes; the sampler puts far more there, because each coarse step lands between the modes when
+# its $\hat x_0$ is a blend of two of them. The exact denoiser pulls those inputs back by its closed
+# form; a network never saw such inputs in training and extrapolates instead. A smaller κ (less
+# noise per step against the same shift) keeps $x_1$ near the modes, which is why the toy runs at
+# κ = 0.5.
+
+# %%
+config4 = toy.ToyConfig(seed=SEED, modes=4)
+g = torch.Generator().manual_seed(SEED)
+off_modes = {}
+for kappa in (1.0, 0.5):
+    process_k = ResShift(config4.steps, kappa, 0.04)
+    final, trajectory = process_k.sample(toy.ExactDenoiser(process_k, config4), y_probe, generator=g, clip=False,
+                                         return_trajectory=True)
+    x1_sampler = trajectory[-2].x  # what the last call (t = 1) receives
+    x1_forward = process_k.q_sample(toy.sample_conditional(y_probe[:, 0], config4, g), y_probe, 0,
+                                    noise=torch.randn(y_probe.shape, generator=g))
+    off_modes[kappa] = [1 - toy.mode_measures(x, u_probe, config4)[0] for x in (x1_sampler, x1_forward, final)]
+    print(f"K = 4, kappa = {kappa}: x1 off the modes: sampler {off_modes[kappa][0]:.1%}, forward process "
+          f"{off_modes[kappa][1]:.1%}; final samples off the modes {off_modes[kappa][2]:.1%}")
+assert off_modes[1.0][0] > 4 * off_modes[1.0][1]  # the sampler feeds its last call far off the training data
+assert off_modes[0.5][0] < 0.5 * off_modes[1.0][0] and off_modes[0.5][2] <= off_modes[1.0][2]
 
 # %% [markdown]
 # ## 4. Try it: RSD training, step by step
@@ -356,13 +393,14 @@ exercises.check_envelope_gradient(envelope_gradient, m, s, sigma)
 #   the envelope argument gives the student's gradient at frozen $\phi$, through $\hat x_0$ and
 #   through $x_t$ into $f^*$ and $f_\phi$ (VSD keeps only the direct term).
 # * On the toy, where the optimal teacher is known, the teacher resolves the modes once its
-#   network can draw the sharp low-noise denoiser (Fourier features); one-step RSD and SinSR land
-#   on its modes, with more samples between them than the teacher at this budget; regression
-#   outputs the conditional mean.
+#   network can draw the sharp low-noise denoiser (Fourier features) and the sampler feeds its
+#   last call inputs the network was trained on (κ = 0.5); one-step RSD lands on its modes with a
+#   few more samples between them, SinSR with more; regression outputs the conditional mean.
 #
 # **Where this lives in the library.** `rsd_mini/distill.py` (`fake_loss`, `student_loss`,
 # `student_predict`, `one_step_sample`), `rsd_mini/toy.py` (`ToyConfig`, `run_toy`,
-# `energy_distance`, `mode_measures`, `ExactDenoiser`, `train_sinsr`; CLI `python -m rsd_mini toy`),
+# `energy_distance`, `mode_measures`, `ExactDenoiser`, `exact_sampler_study`, `train_sinsr`; CLI
+# `python -m rsd_mini toy`),
 # `rsd_mini/sinsr.py` (SinSR's deterministic sampler and losses).
 #
 # **Next:** `05` — distilling the tiny image teacher.

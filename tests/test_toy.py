@@ -91,6 +91,17 @@ def test_exact_denoiser_is_the_conditional_mean_and_its_sampler_resolves_the_mod
     assert on_mode > 0.9 and toy.mass_error(masses) < 0.1, (on_mode, masses)
 
 
+def test_exact_sampler_study_shows_the_last_call_fed_off_the_modes_at_kappa_1_not_at_one_half():
+    """At κ = 1 the 15-step sampler hands its last call inputs off the modes far more often than
+    the forward process trains it on (the exact denoiser pulls them back); κ = 0.5 shrinks that."""
+    wide, narrow = (toy.exact_sampler_study(toy.ToyConfig(modes=4, kappa=kappa, eval_conditions=4), samples=1500)
+                    for kappa in (1.0, 0.5))
+    assert wide["last_input_off"] > 4 * wide["forward_off"] and wide["last_input_off"] > 0.1, wide
+    assert narrow["last_input_off"] < 0.5 * wide["last_input_off"], (narrow, wide)
+    assert narrow["on_mode"] > wide["on_mode"] > 0.9, (narrow, wide)
+    assert 0 <= narrow["forward_off"] < wide["forward_off"] < 0.05, (narrow, wide)
+
+
 def test_deterministic_sampler_puts_the_implied_noise_back():
     """SinSR's update, written the way RSD_SPEC §3 derives it, on a 3-step process."""
     process = ResShift(3, 1.5, 0.1)
@@ -155,8 +166,9 @@ def test_fast_toy_gives_the_expected_ordering(fast_result):
     assert r["rsd_ed"] < 0.5 * r["regression_ed"], r
     assert r["teacher_ed"] < 0.5 * r["regression_ed"], r
     assert r["exact_ed"] < r["teacher_ed"]
-    # FAST budget: teacher ≈ 0.9, RSD ≈ 0.7 on a mode (seed 0); a smear over [−1.2, 1.2] gives 0.4
-    assert r["teacher_on_mode"] > 0.8 and r["rsd_on_mode"] > 0.6, r
+    # FAST budget (κ = 0.5): teacher ≈ 0.98, RSD ≈ 0.76 on a mode (seed 0; RSD has 400 of its 3200
+    # default updates); a smear over [−1.2, 1.2] gives 0.4
+    assert r["teacher_on_mode"] > 0.9 and r["rsd_on_mode"] > 0.6, r
     # K = 3: the conditional mean sits on the middle mode, so regression is "on a mode" but
     # puts all its mass there; the mass error catches it.
     assert r["regression_mass_error"] > 0.5 > r["rsd_mass_error"], r
@@ -176,12 +188,30 @@ def test_bad_arguments_are_named():
         toy.ToyConfig(modes=7)
     with pytest.raises(ValueError, match="seed=-1"):
         toy.ToyConfig(seed=-1)
+    for kappa in (0, -0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"kappa={kappa!r}"):
+            toy.ToyConfig(kappa=kappa)
     result = subprocess.run([sys.executable, "-m", "rsd_mini", "toy", "--modes", "9"], capture_output=True, text=True)
     assert result.returncode != 0 and "modes=9" in result.stderr
     parser = argparse.ArgumentParser()
     toy.add_cli_arguments(parser)
     with pytest.raises(SystemExit, match="--samples needs --json"):
         toy.main(parser.parse_args(["--samples"]))
+    with pytest.raises(SystemExit, match="--samples with --exact-only"):
+        toy.main(parser.parse_args(["--samples", "--json", "x.json", "--exact-only"]))
+
+
+def test_cli_exact_only_trains_nothing_and_writes_the_study(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(toy, "train_all", None)  # any training would fail
+    monkeypatch.setattr(toy, "exact_sampler_study", lambda config: dict(on_mode=0.9, ed=0.01, last_input_off=0.2,
+                                                                        forward_off=0.02, kappa=config.kappa))
+    parser = argparse.ArgumentParser()
+    toy.add_cli_arguments(parser)
+    out = tmp_path / "exact.json"
+    assert toy.main(parser.parse_args(["--modes", "4", "--kappa", "0.5", "--exact-only", "--json", str(out)])) == 0
+    saved = json.loads(out.read_text())
+    assert saved["kappa"] == 0.5 and saved["config"]["modes"] == 4 and saved["last_input_off"] == 0.2
+    assert "sampler 20.0%, forward process 2.0%" in capsys.readouterr().out
 
 
 def test_cli_writes_json_with_every_method_and_the_samples(tmp_path, monkeypatch):
@@ -190,8 +220,11 @@ def test_cli_writes_json_with_every_method_and_the_samples(tmp_path, monkeypatch
     parser = argparse.ArgumentParser()
     toy.add_cli_arguments(parser)
     out = tmp_path / "toy.json"
-    assert toy.main(parser.parse_args(["--seed", "2", "--modes", "2", "--fast", "--json", str(out), "--samples"])) == 0
+    assert toy.main(parser.parse_args(["--seed", "2", "--modes", "2", "--fast", "--json", str(out), "--samples",
+                                       "--kappa", "0.5", "--student-iterations", str(2 * toy.SNAPSHOTS)])) == 0
     saved = json.loads(out.read_text())
+    assert saved["config"]["kappa"] == 0.5 and saved["config"]["student_iterations"] == 2 * toy.SNAPSHOTS
+    assert saved["config"]["teacher_iterations"] == 30  # the rest of the --fast budget is kept
     for name in ("exact", "teacher", "teacher_ddim", "rsd", "vsd", "sinsr", "regression"):
         assert {f"{name}_ed", f"{name}_on_mode", f"{name}_mass_error", f"{name}_masses"} <= saved.keys()
         assert len(saved[f"{name}_masses"]) == 2
