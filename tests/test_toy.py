@@ -204,13 +204,13 @@ def test_bad_arguments_are_named():
 def test_cli_exact_only_trains_nothing_and_writes_the_study(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(toy, "train_all", None)  # any training would fail
     monkeypatch.setattr(toy, "exact_sampler_study", lambda config: dict(on_mode=0.9, ed=0.01, last_input_off=0.2,
-                                                                        forward_off=0.02, kappa=config.kappa))
+                                                                        forward_off=0.02))
     parser = argparse.ArgumentParser()
     toy.add_cli_arguments(parser)
     out = tmp_path / "exact.json"
     assert toy.main(parser.parse_args(["--modes", "4", "--kappa", "0.5", "--exact-only", "--json", str(out)])) == 0
     saved = json.loads(out.read_text())
-    assert saved["kappa"] == 0.5 and saved["config"]["modes"] == 4 and saved["last_input_off"] == 0.2
+    assert saved["config"]["kappa"] == 0.5 and saved["config"]["modes"] == 4 and saved["last_input_off"] == 0.2
     assert "sampler 20.0%, forward process 2.0%" in capsys.readouterr().out
 
 
