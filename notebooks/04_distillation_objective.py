@@ -265,7 +265,7 @@ method_histograms(result["samples"][u_shown], u_shown)
 # %%
 config4 = toy.ToyConfig(seed=SEED, modes=4)
 g = torch.Generator().manual_seed(SEED)
-off_modes = {}
+off_modes, last_inputs = {}, {}
 for kappa in (1.0, 0.5):
     process_k = ResShift(config4.steps, kappa, 0.04)
     final, trajectory = process_k.sample(toy.ExactDenoiser(process_k, config4), y_probe, generator=g, clip=False,
@@ -274,10 +274,26 @@ for kappa in (1.0, 0.5):
     x1_forward = process_k.q_sample(toy.sample_conditional(y_probe[:, 0], config4, g), y_probe, 0,
                                     noise=torch.randn(y_probe.shape, generator=g))
     off_modes[kappa] = [1 - toy.mode_measures(x, u_probe, config4)[0] for x in (x1_sampler, x1_forward, final)]
+    last_inputs[kappa] = (x1_sampler, x1_forward)
     print(f"K = 4, kappa = {kappa}: x1 off the modes: sampler {off_modes[kappa][0]:.1%}, forward process "
           f"{off_modes[kappa][1]:.1%}; final samples off the modes {off_modes[kappa][2]:.1%}")
 assert off_modes[1.0][0] > 4 * off_modes[1.0][1]  # the sampler feeds its last call far off the training data
 assert off_modes[0.5][0] < 0.5 * off_modes[1.0][0] and off_modes[0.5][2] <= off_modes[1.0][2]
+
+fig = Figure(figsize=(11, 3.0), layout="constrained")
+centres4 = toy.mode_centres(torch.tensor([u_probe]), 4)[0]
+for ax, (kappa, (x1_sampler, x1_forward)) in zip(fig.subplots(1, 2, sharey=True), last_inputs.items()):
+    for c in centres4.tolist():  # the on-mode discs, ±3σ
+        ax.axvspan(c - 3 * config4.mode_std, c + 3 * config4.mode_std, color="0.9")
+    ax.hist(x1_forward[:, 1].numpy(), bins=80, range=(-1.1, 1.3), density=True, histtype="step", color="k",
+            label="forward process q(x₁ | x₀, y₀): what the teacher is trained on")
+    ax.hist(x1_sampler[:, 1].numpy(), bins=80, range=(-1.1, 1.3), density=True, alpha=0.6, color="C3",
+            label="15-step sampler, exact denoiser: what its last call receives")
+    ax.set_title(f"κ = {kappa:g}: x₁ off the modes {off_modes[kappa][0]:.0%} (sampler), "
+                 f"{off_modes[kappa][1]:.0%} (forward)", fontsize=9)
+    ax.set_xlabel(f"v of x₁ | u = {u_probe}")
+fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=8)
+fig
 
 # %% [markdown]
 # ## 4. Try it: RSD training, step by step
