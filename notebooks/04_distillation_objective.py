@@ -170,10 +170,8 @@ for r in rows:
 # the modes, any smear of a trained teacher is the network's error, not the sampler's.
 
 # %%
-from rsd_mini.diffusion import ResShift
-
 toy_config = toy.ToyConfig(seed=SEED, modes=3)
-process = ResShift(toy_config.steps, toy_config.kappa, 0.04)
+process = toy_config.process()
 u_probe = 0.5
 y_probe = torch.tensor([[u_probe, 0.0]]).expand(2000, 2).contiguous()
 g = torch.Generator().manual_seed(SEED)
@@ -263,11 +261,11 @@ method_histograms(result["samples"][u_shown], u_shown)
 # κ = 0.5.
 
 # %%
-config4 = toy.ToyConfig(seed=SEED, modes=4)
 g = torch.Generator().manual_seed(SEED)
 off_modes, last_inputs = {}, {}
 for kappa in (1.0, 0.5):
-    process_k = ResShift(config4.steps, kappa, 0.04)
+    config4 = toy.ToyConfig(seed=SEED, modes=4, kappa=kappa)
+    process_k = config4.process()
     final, trajectory = process_k.sample(toy.ExactDenoiser(process_k, config4), y_probe, generator=g, clip=False,
                                          return_trajectory=True)
     x1_sampler = trajectory[-2].x  # what the last call (t = 1) receives

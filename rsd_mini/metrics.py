@@ -150,6 +150,11 @@ def patch_directions(patch: int, projections: int, generator: torch.Generator) -
     return directions / directions.norm(dim=0, keepdim=True)
 
 
+def _patch_size(directions: Tensor) -> int:
+    """The patch side of directions made by :func:`patch_directions`: √(rows / 3)."""
+    return round((directions.shape[0] / 3) ** 0.5)
+
+
 def _located_patches(samples: Tensor, patch: int) -> Tensor:
     """(S, B, 3, H, W) → (B, L, S, 3·patch²): the non-overlapping patches at each of the L
     locations, the S seeds of one input and one location side by side."""
@@ -184,7 +189,7 @@ def patch_sliced_wasserstein(samples: Tensor, reference: Tensor, directions: Ten
 def _patch_terms(samples: Tensor, reference: Tensor, directions: Tensor) -> tuple[Tensor, Tensor]:
     """The two terms of :func:`patch_sliced_wasserstein`'s SW₂² per input: means, spreads (B,)."""
     _check_seed_sets(samples=samples, reference=reference)
-    patch = round((directions.shape[0] / 3) ** 0.5)
+    patch = _patch_size(directions)
     directions = directions.to(samples.device)
     a, b = _located_patches(samples, patch), _located_patches(reference, patch)  # (B, L, S, D)
     mean_a, mean_b = a.mean(2, keepdim=True), b.mean(2, keepdim=True)
@@ -209,7 +214,7 @@ def data_patch_distance(samples: Tensor, images: Tensor, directions: Tensor) -> 
     if samples.ndim != 5 or images.ndim != 4 or tuple(samples.shape[1:]) != tuple(images.shape):
         raise ValueError(f"samples {tuple(samples.shape)}, images {tuple(images.shape)}: expected "
                          "(S, B, 3, H, W) and (B, 3, H, W)")
-    patch = round((directions.shape[0] / 3) ** 0.5)
+    patch = _patch_size(directions)
     directions = directions.to(samples.device)
 
     def projected(batch: Tensor) -> Tensor:  # (B, 3, H, W) → sorted projections (N, P)

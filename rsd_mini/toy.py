@@ -82,6 +82,10 @@ class ToyConfig:
     eval_conditions: int = 8
     eval_samples: int = 400
 
+    def process(self) -> ResShift:
+        """The ResShift process of this toy: ``steps``, ``kappa``, minimum noise level 0.04."""
+        return ResShift(self.steps, self.kappa, 0.04)
+
     def __post_init__(self):
         object.__setattr__(self, "frequencies", tuple(self.frequencies))  # JSON gives a list
         if not isinstance(self.modes, int) or not 2 <= self.modes <= 5:
@@ -414,7 +418,7 @@ def run_toy(config: ToyConfig, snapshots: int = 0) -> dict:
     wall time."""
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
-        process = ResShift(config.steps, config.kappa, 0.04)
+        process = config.process()
         models, history, train_seconds = train_all(process, config, snapshots)
         per_condition, samples = {name: [] for name in METHODS}, {}
         eval_g = torch.Generator().manual_seed(config.seed + 1)
@@ -442,7 +446,7 @@ def exact_sampler_study(config: ToyConfig, samples: int = 4000) -> dict:
     leans on the exact denoiser pulling those inputs back far outside the training data, which
     a trained teacher cannot learn (issue #10: at κ = 1, K = 4 the trained network at t = 1
     alone costs 9 points on a mode)."""
-    process = ResShift(config.steps, config.kappa, 0.04)
+    process = config.process()
     exact, g = ExactDenoiser(process, config), torch.Generator().manual_seed(config.seed + 1)
     rows = []
     for u in evaluation_conditions(config).tolist():

@@ -75,7 +75,7 @@ def test_mode_measures_score_a_smear_and_a_collapse_low():
 
 def test_exact_denoiser_is_the_conditional_mean_and_its_sampler_resolves_the_modes():
     config = toy.ToyConfig(modes=3)
-    process = ResShift(config.steps, config.kappa, 0.04)
+    process = config.process()
     exact = toy.ExactDenoiser(process, config)
     g = torch.Generator().manual_seed(4)
     x0, y = toy.sample_prior(20000, config, g)
@@ -133,7 +133,7 @@ def test_student_starts_as_the_teacher():
 
 def test_sinsr_reduces_its_losses_and_is_a_deterministic_one_step_map():
     config = toy.ToyConfig(teacher_iterations=150, student_iterations=150, batch=128)
-    process = ResShift(config.steps, config.kappa, 0.04)
+    process = config.process()
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     teacher = toy.train_teacher(process, config, g)
