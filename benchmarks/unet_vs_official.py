@@ -55,6 +55,12 @@ def time_step(model, x, t, lq) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def without_mkldnn(function, *args):
+    """``function(*args)`` with oneDNN convolutions switched off."""
+    with torch.backends.mkldnn.flags(enabled=False):
+        return function(*args)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official-repo", type=Path, required=True)
@@ -65,6 +71,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-channels-last", action="store_true",
                         help="skip the channels-last run of ours (a third less time)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time ours under torch.compile (its compile time is printed apart)")
+    parser.add_argument("--no-mkldnn", action="store_true",
+                        help="also time ours with oneDNN off (torch's own im2col + BLAS convolutions)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -87,7 +97,6 @@ def main(argv=None) -> dict:
     with torch.no_grad():
         outputs.append(ours(x, t, lq=lq))  # the inference path (SDPA attention)
     max_diff = max((reference - out).abs().max().item() for out in outputs)
-    relative_diff = max_diff / reference.abs().max().item()
 
     runs = {"official": lambda: time_step(official, x, t, lq),
             "ours": lambda: time_step(ours, x, t, lq)}
@@ -95,6 +104,17 @@ def main(argv=None) -> dict:
         ours_cl = copy.deepcopy(ours).to(memory_format=torch.channels_last)
         x_cl, lq_cl = (v.contiguous(memory_format=torch.channels_last) for v in (x, lq))
         runs["ours_channels_last"] = lambda: time_step(ours_cl, x_cl, t, lq_cl)
+    compile_seconds = None
+    if args.compile:
+        compiled = torch.compile(ours)
+        start = time.perf_counter()
+        time_step(compiled, x, t, lq)  # compiles the forward and the backward
+        compile_seconds = time.perf_counter() - start
+        with torch.no_grad():
+            max_diff = max(max_diff, (reference - compiled(x, t, lq=lq)).abs().max().item())
+        runs["ours_compiled"] = lambda: time_step(compiled, x, t, lq)
+    if args.no_mkldnn:
+        runs["ours_no_mkldnn"] = lambda: without_mkldnn(time_step, ours, x, t, lq)
     times = {name: [] for name in runs}
     for run in runs.values():  # warm-up
         run()
@@ -102,7 +122,8 @@ def main(argv=None) -> dict:
         for name, run in runs.items():
             times[name].append(run())
     result = dict(config=args.config, batch=args.batch, size=size, threads=args.threads,
-                  repeats=args.repeats, max_abs_diff=max_diff, max_relative_diff=relative_diff)
+                  repeats=args.repeats, max_abs_diff=max_diff,
+                  max_relative_diff=max_diff / reference.abs().max().item(), compile_seconds=compile_seconds)
     for clock, index in (("s", 0), ("cpu_s", 1)):
         median = {name: statistics.median(step[index] for step in steps)
                   for name, steps in times.items()}

@@ -105,17 +105,23 @@ def draw_seeds(sampler: Sampler, y: Tensor, seeds: list[int], chunk: int = 8) ->
     return torch.stack(draws), (time.perf_counter() - start) / (len(seeds) * len(y))
 
 
-def teacher_reference(teacher, y: Tensor, seeds: int, cache: Path) -> dict:
+def teacher_reference(teacher, y: Tensor, seeds: int, cache: Path, workers: int = 1) -> dict:
     """Two independent S-seed sets of the teacher's T-step samples (the reference and the floor)
-    and its seconds per image, cached in ``cache`` (15 NFE each: the expensive part)."""
+    and its seconds per image, cached in ``cache`` (15 NFE each: the expensive part).
+
+    ``workers`` 2: the two sets are drawn side by side in two threads of this process (torch's
+    operators release the GIL, so at one torch thread each they use two cores); the samples are
+    the same as one after the other (each set has its own generators), the seconds per image are
+    then those of the reference set with the floor set running on the other core."""
     key = dict(seeds=seeds, images=len(y), inputs=float(y.double().sum()))
     if cache.is_file():
         stored = torch.load(cache, weights_only=True)
         if stored["key"] == key:
             return stored
     sampler = teacher_sampler(teacher.network, teacher.process)
-    reference, seconds = draw_seeds(sampler, y, [REFERENCE_SEED + s for s in range(seeds)])
-    floor, _ = draw_seeds(sampler, y, [FLOOR_SEED + s for s in range(seeds)])
+    seed_sets = ([REFERENCE_SEED + s for s in range(seeds)], [FLOOR_SEED + s for s in range(seeds)])
+    with ThreadPoolExecutor(min(workers, 2)) as pool:
+        (reference, seconds), (floor, _) = pool.map(lambda seed_set: draw_seeds(sampler, y, seed_set), seed_sets)
     stored = dict(key=key, reference=reference, floor=floor, seconds_per_image=seconds)
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save(stored, cache)
@@ -328,7 +334,7 @@ def run(out: Path, methods: list[str], iterations: int | None, every: int, seeds
     batch = validation_batch(config, val_images)
     scale = config.data.scale
     _, y = pixel_space_pair(batch, scale)
-    reference = teacher_reference(teacher, y, seeds, out / "teacher_reference.pt")
+    reference = teacher_reference(teacher, y, seeds, out / "teacher_reference.pt", workers=jobs)
     model_seeds = list(range(seeds))
     if jobs > 1 and len(methods) > 1:  # the reference is cached first: the processes share it
         train_in_parallel(out, methods, iterations, every, seeds, val_images, jobs)

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from rsd_mini import distill, sinsr
 from rsd_mini.checkpoint import write_bytes_atomic
+from rsd_mini.errors import int_at_least
 from rsd_mini.diffusion import ResShift
 
 
@@ -461,6 +462,44 @@ def exact_sampler_study(config: ToyConfig, samples: int = 4000) -> dict:
     return {key: sum(row[key] for row in rows) / len(rows) for key in rows[0]}
 
 
+def expected_floor(config: ToyConfig) -> float:
+    """The expected value of :func:`run_toy`'s "exact" row: the ED between two independent sets
+    of ``eval_samples`` exact draws, averaged over the evaluation conditions.
+
+    :func:`energy_distance` averages over every pair, each point with itself included, so between
+    two sets of n draws of one distribution its expectation is 2 E‖X − X′‖ / n, not 0: the floor
+    is the estimator's bias. Here X − X′ = (0, v − v′) with v − v′ an equal mixture of
+    N(c_i − c_j, 2σ²) over the K² pairs of modes, and E|N(m, s²)| = s√(2/π) e^{−m²/2s²} +
+    m erf(m / s√2), so the expectation is closed form; it depends on K, σ and n, not on the seed."""
+    s = config.mode_std * math.sqrt(2)
+    means = []
+    for u in evaluation_conditions(config).double():
+        centres = mode_centres(u[None], config.modes)[0]
+        m = (centres[:, None] - centres[None, :]).abs()
+        folded = s * math.sqrt(2 / math.pi) * torch.exp(-m ** 2 / (2 * s ** 2)) + m * torch.erf(m / (s * math.sqrt(2)))
+        means.append(float(folded.mean()))
+    return 2 * sum(means) / len(means) / config.eval_samples
+
+
+@torch.no_grad()
+def floor_draws(config: ToyConfig, draws: int) -> Tensor:
+    """``draws`` independent copies of :func:`run_toy`'s "exact" row (two exact sets of
+    ``eval_samples`` at each condition, their ED averaged over the conditions), from a generator
+    of their own (seed + 2): how far one run's floor can fall from :func:`expected_floor`."""
+    if not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws={draws!r}: expected a positive integer")
+    g = torch.Generator().manual_seed(config.seed + 2)
+    conditions = evaluation_conditions(config).tolist()
+    out = torch.empty(draws)
+    for d in range(draws):
+        eds = []
+        for u in conditions:
+            u_batch = torch.full((config.eval_samples,), u)
+            eds.append(energy_distance(sample_conditional(u_batch, config, g), sample_conditional(u_batch, config, g)))
+        out[d] = sum(eds) / len(eds)
+    return out
+
+
 # --------------------------------------------------------------------- saved results
 def summary_keys() -> list[str]:
     """The per-method keys of :func:`summarise`, in table order."""
@@ -520,6 +559,24 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exact-only", action="store_true",
                         help="train nothing: score the ancestral sampler with the exact denoiser at this κ, and "
                              "where the input of its last call lies against the forward process's")
+    parser.add_argument("--floor-draws", type=int_at_least(1), default=None, metavar="N",
+                        help="train nothing: draw the exact-vs-exact floor N times and print its expected value "
+                             "(closed form) and spread")
+
+
+def floor_study(config: ToyConfig, draws: int, json_path: Path | None) -> int:
+    """``--floor-draws``: the expected floor and the spread of ``draws`` drawn ones, printed and
+    (``json_path``) saved."""
+    drawn = floor_draws(config, draws)
+    low, median, high = (float(q) for q in torch.quantile(drawn, torch.tensor([0.05, 0.5, 0.95])))
+    expected = expected_floor(config)
+    print(f"seed {config.seed}, K={config.modes}: exact-vs-exact ED, expected {expected:.4f}; {draws} draws: "
+          f"mean {float(drawn.mean()):.4f}, 5 / 50 / 95 % {low:.4f} / {median:.4f} / {high:.4f}")
+    if json_path:
+        study = dict(expected=expected, draws=[round(float(d), 6) for d in drawn], quantiles_5_50_95=[low, median, high],
+                     config=asdict(config))
+        write_bytes_atomic(json_path, json.dumps(study, indent=1).encode())
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
@@ -532,9 +589,15 @@ def main(args: argparse.Namespace) -> int:
         raise SystemExit(f"rsd_mini: error: {error}")
     if args.samples and args.json is None:
         raise SystemExit("rsd_mini: error: --samples needs --json PATH: expected a file to write them to")
-    if args.exact_only and args.samples:
-        raise SystemExit("rsd_mini: error: --samples with --exact-only: expected one of them (--exact-only "
+    train_nothing = [flag for flag, on in (("--exact-only", args.exact_only),
+                                           ("--floor-draws", args.floor_draws is not None)) if on]
+    if args.samples and train_nothing:
+        raise SystemExit(f"rsd_mini: error: --samples with {train_nothing[0]}: expected one of them ({train_nothing[0]} "
                          "trains nothing, so there are no method samples to write)")
+    if len(train_nothing) > 1:
+        raise SystemExit("rsd_mini: error: --exact-only with --floor-draws: expected one of them")
+    if args.floor_draws is not None:
+        return floor_study(config, args.floor_draws, args.json)
     if args.exact_only:
         study = exact_sampler_study(config)
         print(f"seed {config.seed}, K={config.modes}, kappa={config.kappa:g}, exact denoiser: on a mode "

@@ -213,8 +213,7 @@ class Upsample(nn.Module):
         s_b, s_c, s_h, s_w = phases.stride()
         # out[b, c, i, p, j, q] = phases[b, (2p + q)·C + c, i + p, j + q], a plain strided view
         out = phases.as_strided((b, c, h - 1, 2, w - 1, 2),
-                                (s_b, s_c, s_h, 2 * c * s_c + s_h, s_w, c * s_c + s_w),
-                                phases.storage_offset())
+                                (s_b, s_c, s_h, 2 * c * s_c + s_h, s_w, c * s_c + s_w))
         return out.reshape(b, c, 2 * (h - 1), 2 * (w - 1))
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from rsd_mini import compare
+from rsd_mini import compare, hub
 from rsd_mini.checkpoint import load_checkpoint
 
 SMALL = dict(methods=["regression"], iterations=2, every=1, seeds=2, val_images=1)
@@ -75,6 +75,20 @@ def test_compare_trains_methods_in_parallel_processes(whole, tmp_path):
 
     # a method trained in its own process is the method trained in this one, update for update
     assert without_wall_time(parallel["curves"]["regression"]) == without_wall_time(summary["curves"]["regression"])
+
+
+def test_teacher_reference_in_two_threads_draws_the_same_sets(whole, tmp_path):
+    """``--jobs 2`` draws the teacher's reference and floor sets side by side: the same samples."""
+    root, _ = whole
+    stored = torch.load(root / "out" / "teacher_reference.pt", weights_only=True)
+    config = compare.load_config("rsd-tiny")
+    _, y = compare.pixel_space_pair(compare.validation_batch(config, SMALL["val_images"]), config.data.scale)
+    teacher = hub.load(compare.TEACHER)
+    side_by_side = compare.teacher_reference(teacher, y, SMALL["seeds"], tmp_path / "reference.pt", workers=2)
+    assert stored["key"] == side_by_side["key"]
+    for name in ("reference", "floor"):
+        torch.testing.assert_close(side_by_side[name], stored[name], rtol=0, atol=0)
+    assert not torch.equal(side_by_side["reference"], side_by_side["floor"])
 
 
 def test_compare_rejects_bad_arguments(tmp_path):

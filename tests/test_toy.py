@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -100,6 +101,26 @@ def test_exact_sampler_study_shows_the_last_call_fed_off_the_modes_at_kappa_1_no
     assert narrow["last_input_off"] < 0.5 * wide["last_input_off"], (narrow, wide)
     assert narrow["on_mode"] > wide["on_mode"] > 0.9, (narrow, wide)
     assert 0 <= narrow["forward_off"] < wide["forward_off"] < 0.05, (narrow, wide)
+
+
+def test_expected_floor_is_the_energy_distance_bias_and_the_drawn_floors_scatter_around_it():
+    """The closed form 2 E‖X − X′‖ / n against a Monte-Carlo E‖X − X′‖, and the mean of many drawn
+    floors (the "exact" row of a run) against the closed form, within 4 standard errors."""
+    config = toy.ToyConfig(modes=4, eval_conditions=3, eval_samples=100, seed=5)
+    g = torch.Generator().manual_seed(0)
+    mean_gaps = []
+    for u in toy.evaluation_conditions(config).tolist():
+        pair = [toy.sample_conditional(torch.full((200_000,), u, dtype=torch.float64), config, g) for _ in range(2)]
+        mean_gaps.append(float((pair[0] - pair[1]).norm(dim=1).mean()))
+    monte_carlo = 2 * sum(mean_gaps) / len(mean_gaps) / config.eval_samples
+    assert toy.expected_floor(config) == pytest.approx(monte_carlo, rel=0.01)
+    drawn = toy.floor_draws(config, 400)
+    assert drawn.unique().numel() == 400 and (drawn > 0).all()
+    assert abs(float(drawn.mean()) - toy.expected_floor(config)) < 4 * float(drawn.std()) / 20, drawn.mean()
+    assert toy.expected_floor(replace(config, eval_samples=400)) == pytest.approx(toy.expected_floor(config) / 4)
+    assert torch.equal(toy.floor_draws(config, 3), drawn[:3])  # its own generator: reproducible
+    with pytest.raises(ValueError, match="draws=0"):
+        toy.floor_draws(config, 0)
 
 
 def test_deterministic_sampler_puts_the_implied_noise_back():
@@ -199,6 +220,12 @@ def test_bad_arguments_are_named():
         toy.main(parser.parse_args(["--samples"]))
     with pytest.raises(SystemExit, match="--samples with --exact-only"):
         toy.main(parser.parse_args(["--samples", "--json", "x.json", "--exact-only"]))
+    with pytest.raises(SystemExit, match="--samples with --floor-draws"):
+        toy.main(parser.parse_args(["--samples", "--json", "x.json", "--floor-draws", "3"]))
+    with pytest.raises(SystemExit, match="--exact-only with --floor-draws"):
+        toy.main(parser.parse_args(["--exact-only", "--floor-draws", "3"]))
+    result = subprocess.run([sys.executable, "-m", "rsd_mini", "toy", "--floor-draws", "0"], capture_output=True, text=True)
+    assert result.returncode != 0 and "--floor-draws" in result.stderr and "got '0'" in result.stderr
 
 
 def test_cli_exact_only_trains_nothing_and_writes_the_study(tmp_path, monkeypatch, capsys):
@@ -212,6 +239,21 @@ def test_cli_exact_only_trains_nothing_and_writes_the_study(tmp_path, monkeypatc
     saved = json.loads(out.read_text())
     assert saved["config"]["kappa"] == 0.5 and saved["config"]["modes"] == 4 and saved["last_input_off"] == 0.2
     assert "sampler 20.0%, forward process 2.0%" in capsys.readouterr().out
+
+
+def test_cli_floor_draws_trains_nothing_and_writes_the_spread(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(toy, "train_all", None)  # any training would fail
+    parser = argparse.ArgumentParser()
+    toy.add_cli_arguments(parser)
+    out = tmp_path / "floor.json"
+    assert toy.main(parser.parse_args(["--seed", "1", "--modes", "5", "--floor-draws", "5", "--json", str(out)])) == 0
+    saved = json.loads(out.read_text())
+    config = toy.ToyConfig(seed=1, modes=5)
+    assert saved["expected"] == toy.expected_floor(config) and saved["config"]["modes"] == 5
+    assert saved["draws"] == pytest.approx(toy.floor_draws(config, 5).tolist(), abs=1e-6)
+    low, median, high = saved["quantiles_5_50_95"]
+    assert min(saved["draws"]) <= low <= median <= high <= max(saved["draws"])
+    assert f"expected {saved['expected']:.4f}; 5 draws" in capsys.readouterr().out
 
 
 def test_cli_writes_json_with_every_method_and_the_samples(tmp_path, monkeypatch):
