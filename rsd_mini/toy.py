@@ -38,8 +38,8 @@ from torch import Tensor, nn
 
 from rsd_mini import distill, sinsr
 from rsd_mini.checkpoint import write_bytes_atomic
-from rsd_mini.errors import int_at_least
 from rsd_mini.diffusion import ResShift
+from rsd_mini.errors import int_at_least
 
 
 @dataclass(frozen=True)

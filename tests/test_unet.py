@@ -185,3 +185,12 @@ def test_window_attention_matches_timm_in_training_and_inference(shift, size):
     assert _relative_error(torch.autograd.grad(out.square().sum(), table)[0], reference_grad) < 1e-5
     with torch.no_grad():
         assert _relative_error(block._window_attention(windows, block._bias(size, size)), reference) < 1e-5
+
+
+def test_the_whole_unet_traces_into_one_graph_for_torch_compile(tiny):
+    """``torch.compile`` sees one graph, no breaks (the Upsample's strided view once asked for
+    ``storage_offset()``, which split the UNet into 12 graphs and hit the recompile limit)."""
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(tiny)(*_inputs()[:2], lq=_inputs()[2])
+    assert explanation.graph_break_count == 0, [reason.reason for reason in explanation.break_reasons]
+    assert explanation.graph_count == 1
