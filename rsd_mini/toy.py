@@ -572,11 +572,25 @@ def floor_study(config: ToyConfig, draws: int, json_path: Path | None) -> int:
     expected = expected_floor(config)
     print(f"seed {config.seed}, K={config.modes}: exact-vs-exact ED, expected {expected:.4f}; {draws} draws: "
           f"mean {float(drawn.mean()):.4f}, 5 / 50 / 95 % {low:.4f} / {median:.4f} / {high:.4f}")
-    if json_path:
-        study = dict(expected=expected, draws=[round(float(d), 6) for d in drawn], quantiles_5_50_95=[low, median, high],
-                     config=asdict(config))
-        write_bytes_atomic(json_path, json.dumps(study, indent=1).encode())
+    save_study(json_path, dict(expected=expected, draws=[round(float(d), 6) for d in drawn],
+                               quantiles_5_50_95=[low, median, high]), config)
     return 0
+
+
+def exact_study(config: ToyConfig, json_path: Path | None) -> int:
+    """``--exact-only``: :func:`exact_sampler_study`, printed and (``json_path``) saved."""
+    study = exact_sampler_study(config)
+    print(f"seed {config.seed}, K={config.modes}, kappa={config.kappa:g}, exact denoiser: on a mode "
+          f"{study['on_mode']:.1%}, ED {study['ed']:.4f}; last call's input off the modes: sampler "
+          f"{study['last_input_off']:.1%}, forward process {study['forward_off']:.1%}")
+    save_study(json_path, study, config)
+    return 0
+
+
+def save_study(json_path: Path | None, study: dict, config: ToyConfig) -> None:
+    """Write a train-nothing study with its config to ``json_path`` (atomically; nothing if None)."""
+    if json_path:
+        write_bytes_atomic(json_path, json.dumps(study | dict(config=asdict(config)), indent=1).encode())
 
 
 def main(args: argparse.Namespace) -> int:
@@ -599,13 +613,7 @@ def main(args: argparse.Namespace) -> int:
     if args.floor_draws is not None:
         return floor_study(config, args.floor_draws, args.json)
     if args.exact_only:
-        study = exact_sampler_study(config)
-        print(f"seed {config.seed}, K={config.modes}, kappa={config.kappa:g}, exact denoiser: on a mode "
-              f"{study['on_mode']:.1%}, ED {study['ed']:.4f}; last call's input off the modes: sampler "
-              f"{study['last_input_off']:.1%}, forward process {study['forward_off']:.1%}")
-        if args.json:
-            write_bytes_atomic(args.json, json.dumps(study | dict(config=asdict(config)), indent=1).encode())
-        return 0
+        return exact_study(config, args.json)
     result = run_toy(config, snapshots=SNAPSHOTS if args.samples else 0)
     print(f"seed {config.seed}, K={config.modes} ({result['seconds']:.0f} s)")
     print(f"{'method':>13} {'ED':>7} {'on mode':>8} {'mass TV':>8}")
